@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tunnelgate maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pieces every tunnelgate module shares: the error type, the command seam, atomic file writes.
+
+Private to the collection (leading underscore): not a public API.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Commands are always run with a stable locale so their output can be parsed.
+C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
+
+
+class TunnelgateError(Exception):
+    """A problem the user must fix, tied to the option (and item) that caused it.
+
+    Modules turn it into ``fail_json(msg=str(err))``; ``str(err)`` always starts with
+    the option name so the message says what to change.
+    """
+
+    def __init__(self, option, message, item=None):
+        self.option = option
+        self.item = item
+        where = option if item is None else "%s (%s)" % (option, item)
+        super().__init__("%s: %s" % (where, message))
+
+
+class CommandError(Exception):
+    """A command failed. Carries argv, rc and stderr, never stdin (which may hold secrets)."""
+
+    def __init__(self, argv, rc, stdout, stderr):
+        self.argv = list(argv)
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__("command %s failed (rc=%s): %s" % (" ".join(self.argv), rc, (stderr or stdout).strip()))
+
+
+class CommandRunner:
+    """The single seam between module logic and the host's commands.
+
+    Unit tests replace it with a fake that returns canned output; modules build it from
+    their AnsibleModule. Commands are argv lists (never a shell) with LANG=C.
+    """
+
+    def __init__(self, module):
+        self._module = module
+
+    def bin_path(self, name, required=True):
+        return self._module.get_bin_path(name, required=required)
+
+    def run(self, argv, check=True, data=None, environ=None):
+        env = dict(C_LOCALE)
+        if environ:
+            env.update(environ)
+        rc, out, err = self._module.run_command(
+            argv, data=data, environ_update=env, check_rc=False, binary_data=data is not None
+        )
+        if check and rc != 0:
+            raise CommandError(argv, rc, out, err)
+        return rc, out, err
+
+
+def write_file_atomic(path, content, mode=0o600, module=None):
+    """Write ``content`` to ``path`` atomically, with ``mode`` from the first byte on.
+
+    The temporary file is created in the target directory with ``mode`` already set, so a
+    secret is never readable by others, not even for an instant. With ``module`` given,
+    ``module.atomic_move`` does the rename (keeps SELinux contexts); otherwise ``os.replace``.
+    """
+    directory = os.path.dirname(path) or "."
+    fd, tmp_path = tempfile.mkstemp(prefix=".tunnelgate-", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if module is not None:
+            module.atomic_move(tmp_path, path, unsafe_writes=False)
+        else:
+            os.replace(tmp_path, path)
+        os.chmod(path, mode)
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+
+
+def read_text(path):
+    """Return the file's text, or None when it does not exist."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+class DifferenceTracker:
+    """Records (field, before, after) for a many-field resource; yields the diff.
+
+    Modelled on the idea of community.docker's tracker: the plan records every field it
+    compares, the module reports ``changed`` from it and shows ``diff`` built from it.
+    Callers must only add values that are safe to show (fingerprints, never key material).
+    """
+
+    def __init__(self):
+        self._entries = []
+
+    def add(self, field, before, after):
+        self._entries.append((field, before, after))
+
+    @property
+    def has_differences(self):
+        return any(before != after for _, before, after in self._entries)
+
+    def differences(self):
+        return [
+            {"item": field, "before": before, "after": after}
+            for field, before, after in self._entries
+            if before != after
+        ]
+
+    def get_before_after(self):
+        before = {field: value for field, value, _ in self._entries}
+        after = {field: value for field, _, value in self._entries}
+        return before, after
