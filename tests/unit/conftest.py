@@ -1,0 +1,23 @@
+"""Make this checkout importable as ansible_collections.tunnelgate.wireguard for unit tests."""
+
+import os
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def _collection_root():
+    # Inside ansible-test the checkout already sits at .../ansible_collections/tunnelgate/wireguard.
+    parts = ROOT.split(os.sep)
+    if parts[-3:-1] == ["ansible_collections", "tunnelgate"] and parts[-1] == "wireguard":
+        return os.sep.join(parts[:-3])
+    base = os.path.join(ROOT, ".cache", "collections")
+    link_parent = os.path.join(base, "ansible_collections", "tunnelgate")
+    os.makedirs(link_parent, exist_ok=True)
+    link = os.path.join(link_parent, "wireguard")
+    if not os.path.islink(link):
+        os.symlink(ROOT, link)
+    return base
+
+
+sys.path.insert(0, _collection_root())
