@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# All the tests of tunnelgate.wireguard, from a fresh Debian 12 machine (as root).
+#
+#   scripts/test.sh                  everything: unit, sanity, lint, every Molecule scenario
+#   scripts/test.sh unit|sanity|lint unit tests / ansible-test sanity / ansible-lint only
+#   scripts/test.sh molecule [NAME]  all Molecule scenarios, or one
+#
+# Installs what it needs (Debian packages, .venv, Docker engine, lab images) and reuses it on reruns.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$TG_ROOT"
+
+stage_unit() {
+    tg_log "unit tests"
+    python -m pytest tests/unit -q -p no:cacheprovider
+}
+
+# ansible-test bootstraps pip in each sanity venv by downloading get-pip.py from a host the lab
+# machines cannot reach. A cached "get-pip" shim that installs pip from a wheel taken from PyPI
+# (reachable) makes it work offline. The collection must sit at ansible_collections/NS/NAME.
+sanity_pip_shim() {
+    local pip_version wheel_dir shim
+    pip_version=$(python - <<'PY'
+from ansible_test._internal.python_requirements import get_venv_packages
+from ansible_test._internal.host_configs import NativePythonConfig
+print(get_venv_packages(NativePythonConfig(version="3.11"))["pip"])
+PY
+)
+    wheel_dir="$TG_CACHE/pip-wheel"
+    if ! ls "$wheel_dir"/pip-"$pip_version"-*.whl >/dev/null 2>&1; then
+        pip download -q --no-deps -d "$wheel_dir" "pip==$pip_version"
+    fi
+    shim="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+    mkdir -p "$(dirname "$shim")"
+    cat >"$shim" <<PY
+# tunnelgate: offline stand-in for get-pip.py, installs pip $pip_version from a local wheel.
+import glob, subprocess, sys
+wheel = glob.glob("$wheel_dir/pip-$pip_version-*.whl")[0]
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+sys.exit(subprocess.call([sys.executable, wheel + "/pip", "install", "--no-index", "--find-links", "$wheel_dir"] + args))
+PY
+}
+
+stage_sanity() {
+    tg_log "ansible-test sanity"
+    sanity_pip_shim
+    local work="$TG_CACHE/sanity/ansible_collections/tunnelgate/wireguard"
+    rm -rf "$TG_CACHE/sanity"
+    mkdir -p "$work"
+    # A copy of the tracked and new files (not .venv/.cache): ansible-test wants a clean tree.
+    git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents {} "$work/" 2>/dev/null || true
+    (cd "$work" && git init -q && git add -A && ansible-test sanity --venv --python 3.11 --color no)
+}
+
+stage_lint() {
+    tg_log "ansible-lint (production profile)"
+    ansible-lint --profile production --offline
+}
+
+stage_molecule() {
+    tg_images
+    local scenarios=("$@")
+    if [ ${#scenarios[@]} -eq 0 ]; then
+        mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | grep -v '^resources$' | sort)
+    fi
+    local failed=()
+    for scenario in "${scenarios[@]}"; do
+        tg_log "molecule test -s $scenario"
+        local start=$SECONDS
+        if molecule test -s "$scenario"; then
+            printf 'molecule %s: passed in %ss\n' "$scenario" $((SECONDS - start))
+        else
+            printf 'molecule %s: FAILED after %ss\n' "$scenario" $((SECONDS - start))
+            failed+=("$scenario")
+        fi
+    done
+    [ ${#failed[@]} -eq 0 ] || { tg_log "failed scenarios: ${failed[*]}"; return 1; }
+}
+
+main() {
+    local what=${1:-all}
+    [ $# -gt 0 ] && shift
+    tg_setup
+    local start=$SECONDS
+    case "$what" in
+        unit) stage_unit ;;
+        sanity) stage_sanity ;;
+        lint) stage_lint ;;
+        molecule) stage_molecule "$@" ;;
+        all) stage_unit; stage_sanity; stage_lint; stage_molecule ;;
+        *) echo "usage: $0 [all|unit|sanity|lint|molecule [SCENARIO]]" >&2; exit 2 ;;
+    esac
+    tg_log "done in $((SECONDS - start))s"
+}
+
+main "$@"
