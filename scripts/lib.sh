@@ -10,7 +10,7 @@ export TG_ROOT TG_VENV TG_CACHE
 tg_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 tg_apt_packages() {
-    local wanted=(docker.io debootstrap wireguard-tools wireguard-go iptables nftables tcpdump python3-venv git)
+    local wanted=(docker.io debootstrap wireguard-tools wireguard-go iptables nftables tcpdump python3-venv git shellcheck)
     local missing=()
     for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

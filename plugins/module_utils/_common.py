@@ -116,7 +116,7 @@ class DifferenceTracker:
 
     @property
     def has_differences(self):
-        return any(before != after for _, before, after in self._entries)
+        return any(before != after for dummy, before, after in self._entries)
 
     def differences(self):
         return [
@@ -126,6 +126,6 @@ class DifferenceTracker:
         ]
 
     def get_before_after(self):
-        before = {field: value for field, value, _ in self._entries}
-        after = {field: value for field, _, value in self._entries}
+        before = {field: value for field, value, dummy in self._entries}
+        after = {field: value for field, dummy, value in self._entries}
         return before, after

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """The lab internet's leak sentinel.
 
 * echo target: TCP :80 and UDP :7 on the sentinel addresses answer "SRC <address>" so a client
@@ -33,7 +32,7 @@ def split_addr_port(token):
     """tcpdump prints 'a.b.c.d.port' / 'v6addr.port' / 'addr' (ICMP): return (addr, port|None)."""
     token = token.rstrip(":,")
     if ":" in token:  # IPv6: the port, if any, is after the last dot
-        head, _, tail = token.rpartition(".")
+        head, dummy_sep, tail = token.rpartition(".")
         return (head, tail) if head and tail.isdigit() else (token, None)
     parts = token.split(".")
     if len(parts) == 5:
@@ -89,7 +88,7 @@ class EchoUDP(asyncio.DatagramProtocol):
 
 def dns_answer(query):
     """Parse one question; answer A/AAAA with the sentinel address. Returns (qname, qtype, reply)."""
-    qid, _flags, qdcount = struct.unpack("!HHH", query[:6])
+    qid, dummy_flags, qdcount = struct.unpack("!HHH", query[:6])
     pos, labels = 12, []
     while qdcount and pos < len(query) and query[pos]:
         length = query[pos]
