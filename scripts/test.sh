@@ -2,7 +2,8 @@
 # All the tests of tunnelgate.wireguard, from a fresh Debian 12 machine (as root).
 #
 #   scripts/test.sh                  everything: unit, sanity, lint, every Molecule scenario
-#   scripts/test.sh unit|sanity|lint unit tests / ansible-test sanity / ansible-lint only
+#   scripts/test.sh unit|sanity|lint|build
+#                                    unit tests / ansible-test sanity / ansible-lint / the built tarball
 #   scripts/test.sh molecule [NAME]  all Molecule scenarios, or one
 #
 # Installs what it needs (Debian packages, .venv, Docker engine, lab images) and reuses it on reruns.
@@ -53,6 +54,22 @@ stage_sanity() {
     (cd "$work" && git init -q && git add -A && ansible-test sanity --venv --python 3.11 --color no)
 }
 
+# The release artefact: build the tarball, install it into an empty collections path and use it.
+stage_build() {
+    tg_log "ansible-galaxy collection build + install + use"
+    local out="$TG_CACHE/build" tarball
+    rm -rf "$out"
+    mkdir -p "$out/collections"
+    ansible-galaxy collection build --output-path "$out" . >/dev/null
+    tarball=$(ls "$out"/tunnelgate-wireguard-*.tar.gz)
+    ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-galaxy collection install --force --no-deps -p "$out/collections" "$tarball" >/dev/null
+    if tar -tzf "$tarball" | grep -E '(^|/)(\.venv|\.cache|scripts)/' >/dev/null; then
+        echo "build: development files leaked into $tarball" >&2
+        return 1
+    fi
+    ANSIBLE_COLLECTIONS_PATH="$out/collections" python tests/build/check_installed.py "$out/collections"
+}
+
 stage_lint() {
     tg_log "ansible-lint (production profile)"
     ansible-lint --profile production --offline
@@ -87,9 +104,10 @@ main() {
         unit) stage_unit ;;
         sanity) stage_sanity ;;
         lint) stage_lint ;;
+        build) stage_build ;;
         molecule) stage_molecule "$@" ;;
-        all) stage_unit; stage_sanity; stage_lint; stage_molecule ;;
-        *) echo "usage: $0 [all|unit|sanity|lint|molecule [SCENARIO]]" >&2; exit 2 ;;
+        all) stage_unit; stage_sanity; stage_lint; stage_build; stage_molecule ;;
+        *) echo "usage: $0 [all|unit|sanity|lint|build|molecule [SCENARIO]]" >&2; exit 2 ;;
     esac
     tg_log "done in $((SECONDS - start))s"
 }
