@@ -77,7 +77,8 @@ def is_wireguard_key(value):
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         return False
-    return len(raw) == 32
+    # canonical form only: the unused low bits of the last character must be zero
+    return len(raw) == 32 and base64.b64encode(raw).decode("ascii") == value
 
 
 def check_key(value, variable, host=None):

@@ -37,6 +37,7 @@ GROUPS = {"vpn_servers": ["exit1"], "vpn_hosts": ["client1", "client2"], "docker
     ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg", False),   # missing padding
     ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8D==", False),  # 31 bytes
     (base64.b64encode(bytes(33)).decode(), False),
+    ("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dh=", False),  # not canonical (low bits set)
     ("-TIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", False),  # URL-safe alphabet
     (" " + key(7)[1:], False),
     ("", False),
