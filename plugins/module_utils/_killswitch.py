@@ -1,0 +1,310 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tunnelgate maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kill switch: the desired rule model and input validation (pure; no host access).
+
+Private to the collection (leading underscore): not a public API.
+
+The policy is built once, backend-neutral, as an ordered list of rules per chain. A rule is a
+plain dict of match keys plus a ``verdict``; the backends (``_ks_iptables``, ``_ks_nftables``)
+render it to their syntax and parse their live output back into the same dicts, so "is the live
+state what we want" is a comparison of dicts, independent of how a tool formats its output.
+
+Rule keys (all optional except ``verdict``):
+``family`` (4 or 6), ``iif``/``oif`` (interface, iptables style ``wg+`` wildcard), ``saddr``/``daddr``
+(canonical network ``10.0.0.0/8``, ``192.0.2.1/32``), ``proto`` (``tcp``, ``udp``, ``icmpv6``),
+``sport``/``dport`` (int), ``icmpv6type`` (int), ``hoplimit`` (int), ``mark`` (int),
+``ctstate`` (sorted, comma separated, lower case), ``ctdir`` (``reply``/``original``), and
+``verdict``: ``accept``, ``return``, ``drop``, ``reject``, ``jump NAME``, ``goto NAME``.
+A live rule the parsers do not understand carries ``unknown`` (its text) and never equals ours.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
+
+MODES = ("host", "forward")
+BACKENDS = ("iptables", "nftables")
+FAMILIES = (4, 6)
+DNS_PORTS = (53, 853)
+NDP_TYPES = (133, 135, 136)  # router solicitation, neighbour solicitation, neighbour advertisement
+
+# Chain names per backend and mode, by role. ``top`` is the chain hooked into the kernel path
+# (iptables: by one jump rule; nftables: a base chain of the ``inet tunnelgate`` table).
+CHAINS = {
+    "iptables": {
+        "host": {"top": "TUNNELGATE-OUT", "dns": "TUNNELGATE-OUT-DNS"},
+        "forward": {"top": "TUNNELGATE-FWD", "egress": "TUNNELGATE-FWD-EGRESS", "dns": "TUNNELGATE-FWD-DNS"},
+    },
+    "nftables": {
+        "host": {"top": "host_output", "dns": "host_dns"},
+        "forward": {"top": "forward", "egress": "forward_egress", "dns": "forward_dns"},
+    },
+}
+NFT_TABLE = "tunnelgate"
+NFT_HOOKS = {"host": "output", "forward": "forward"}
+
+
+# Interface names: what the kernel accepts for IFNAMSIZ (15 bytes) and what is safe in an argv,
+# with iptables' trailing ``+`` wildcard ("every interface whose name starts with").
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,14}$")
+
+
+def chain_order(mode, backend):
+    """Our chains of one mode, hooked chain first."""
+    names = CHAINS[backend][mode]
+    return [names[role] for role in ("top", "egress", "dns") if role in names]
+
+
+def rule_key(rule):
+    """Hashable, order-independent identity of a rule dict."""
+    return tuple(sorted(rule.items()))
+
+
+def rules_equal(left, right):
+    return [rule_key(r) for r in left] == [rule_key(r) for r in right]
+
+
+def for_family(rules, family):
+    """The rules of one family (iptables has a table per family): drop the other family's, strip the tag."""
+    selected = []
+    for rule in rules:
+        if rule.get("family") not in (None, family):
+            continue
+        selected.append({k: v for k, v in rule.items() if k != "family"})
+    return selected
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _interface(option, value):
+    name = str(value)
+    stem = name[:-1] if name.endswith("+") else name
+    if not stem or not _IFNAME_RE.match(stem) or stem in (".", ".."):
+        raise TunnelgateError(
+            option, "%r is not an interface name (1-15 of A-Z a-z 0-9 _ . = -, optionally ending in + as a prefix wildcard)" % name
+        )
+    if stem == "lo":
+        raise TunnelgateError(option, "the loopback interface is always allowed; name the tunnel interface")
+    return name
+
+
+def _network(option, value, item=None):
+    try:
+        return ipaddress.ip_network(str(value), strict=True)
+    except ValueError as exc:
+        raise TunnelgateError(option, "%r is not a network in CIDR notation (%s)" % (value, exc), item=item)
+
+
+def _address(option, value):
+    try:
+        return ipaddress.ip_address(str(value))
+    except ValueError:
+        raise TunnelgateError(option, "%r is not an IP address (names cannot be used in firewall rules)" % (value,))
+
+
+def _endpoint(value):
+    text = str(value).strip()
+    match = re.match(r"^\[([0-9A-Fa-f:.]+)\]:(\d+)$", text) or re.match(r"^([0-9.]+):(\d+)$", text)
+    if not match:
+        raise TunnelgateError(
+            "endpoints", "%r must be ADDRESS:PORT or [IPV6]:PORT with a literal address (the tunnel's server)" % text
+        )
+    address = _address("endpoints", match.group(1))
+    port = int(match.group(2))
+    if not 0 < port < 65536:
+        raise TunnelgateError("endpoints", "%r: port must be 1-65535" % text)
+    return address, port
+
+
+def _fwmark(value):
+    if value is None or value == "" or str(value).lower() in ("off", "none"):
+        return 0
+    if isinstance(value, bool):
+        raise TunnelgateError("fwmark", "%r is not a mark (an integer such as 51820 or 0xca6c)" % (value,))
+    try:
+        mark = value if isinstance(value, int) else int(str(value).strip(), 0)
+    except ValueError:
+        raise TunnelgateError("fwmark", "%r is not a mark (an integer such as 51820 or 0xca6c)" % (value,))
+    if not 0 <= mark <= 0xFFFFFFFF:
+        raise TunnelgateError("fwmark", "%r is out of range (0 to 0xffffffff)" % (value,))
+    return mark
+
+
+def _covers_everything(networks):
+    for family in FAMILIES:
+        nets = [n for n in networks if n.version == family]
+        if any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(nets)):
+            return True
+    return False
+
+
+class KillswitchSpec:
+    """The validated desired state. Built from module parameters; raises TunnelgateError."""
+
+    def __init__(self, params):
+        self.state = params.get("state") or "present"
+        self.mode = params.get("mode") or "host"
+        self.backend = params.get("backend") or "iptables"
+        self.ipv6 = params.get("ipv6") or "block"
+        self.reject = bool(params.get("reject", True))
+        self.persist = bool(params.get("persist", True))
+        self.forward_chain = params.get("forward_chain") or "auto"
+        self.allow_dhcp = bool(params.get("allow_dhcp", False))
+        self.allow_inbound_replies = bool(params.get("allow_inbound_replies", True))
+        self.warnings = []
+        if self.mode not in MODES:
+            raise TunnelgateError("mode", "must be one of %s" % ", ".join(MODES))
+        if self.backend not in BACKENDS:
+            raise TunnelgateError("backend", "must be one of %s" % ", ".join(BACKENDS))
+        if self.ipv6 not in ("block", "tunnel"):
+            raise TunnelgateError("ipv6", "must be block or tunnel")
+        if self.forward_chain not in ("auto", "DOCKER-USER", "FORWARD"):
+            raise TunnelgateError("forward_chain", "must be auto, DOCKER-USER or FORWARD")
+
+        self.interfaces = [_interface("interfaces", i) for i in params.get("interfaces") or []]
+        self.fwmark = _fwmark(params.get("fwmark"))
+        self.endpoints = [_endpoint(e) for e in params.get("endpoints") or []]
+        self.allow_lan = [_network("allow_lan", n) for n in params.get("allow_lan") or []]
+        self.exclude = [_network("exclude", n) for n in params.get("exclude") or []]
+        self.sources = [self._source(s) for s in params.get("sources") or []]
+        self.dns_servers = [_address("dns_servers", a) for a in params.get("dns_servers") or []]
+        if self.state == "present":
+            self._check_present()
+
+    @staticmethod
+    def _source(value):
+        text = str(value)
+        if "/" in text or ":" in text or re.match(r"^[0-9.]+$", text):
+            return ("net", _network("sources", text))
+        return ("iface", _interface("sources", text))
+
+    def _check_present(self):
+        if not self.interfaces:
+            raise TunnelgateError("interfaces", "name at least one tunnel interface (state=present)")
+        if self.mode == "host":
+            if self.sources:
+                raise TunnelgateError("sources", "only applies to mode=forward")
+            if self.exclude:
+                raise TunnelgateError("exclude", "only applies to mode=forward (host mode uses allow_lan)")
+            if not self.fwmark and not self.endpoints:
+                raise TunnelgateError(
+                    "fwmark",
+                    "host mode needs the tunnel's fwmark and/or its endpoints, or the tunnel's own encrypted "
+                    "UDP is blocked too and the tunnel never comes up",
+                )
+        else:
+            if self.allow_lan:
+                raise TunnelgateError("allow_lan", "only applies to mode=host (forward mode uses exclude)")
+            if self.allow_dhcp:
+                raise TunnelgateError("allow_dhcp", "only applies to mode=host")
+            if not self.sources:
+                raise TunnelgateError("sources", "name the subnets and/or input interfaces to confine (mode=forward)")
+            nets = [s for kind, s in self.sources if kind == "net"]
+            has_iface = any(kind == "iface" for kind, _ in self.sources)
+            if not has_iface and not any(n.version == 6 for n in nets):
+                self.warnings.append(
+                    "sources: only IPv4 subnets are listed, so IPv6 forwarded from these hosts is not matched; "
+                    "name the bridge/interface (covers both families) or add the IPv6 subnet"
+                )
+        exceptions = self.allow_lan if self.mode == "host" else self.exclude
+        option = "allow_lan" if self.mode == "host" else "exclude"
+        for net in exceptions:
+            if net.prefixlen == 0:
+                raise TunnelgateError(option, "%s covers every address; the kill switch would be open" % net)
+        if _covers_everything(exceptions):
+            raise TunnelgateError(option, "together these networks cover every address; the kill switch would be open")
+        for server in self.dns_servers:
+            if server.is_loopback or server.is_unspecified or server.is_multicast:
+                raise TunnelgateError(
+                    "dns_servers",
+                    "%s is not a resolver reached through the tunnel (loopback is always allowed; list the "
+                    "tunnel resolvers the local resolver forwards to)" % server,
+                )
+            if server.version == 6 and self.ipv6 == "block":
+                raise TunnelgateError(
+                    "dns_servers", "%s is IPv6 but ipv6=block, so it cannot be reached through the tunnel" % server
+                )
+            for net in exceptions:
+                if server.version == net.version and server in net:
+                    raise TunnelgateError(
+                        "dns_servers",
+                        "%s lies in %s %s, i.e. outside the tunnel; DNS must go to resolvers reached through "
+                        "the tunnel" % (server, option, net),
+                    )
+
+
+# --------------------------------------------------------------------------- desired rules
+
+
+def _host(address):
+    return "%s/%d" % (address, address.max_prefixlen)
+
+
+def build_chains(spec, backend):
+    """The desired policy: list of (chain name, [rule dicts]) in order, hooked chain first.
+
+    ``allow`` ends our evaluation without a decision of ours: iptables RETURNs to the hooked chain
+    (the rest of OUTPUT/FORWARD/DOCKER-USER still applies), nftables accepts in our own table
+    (other tables' base chains still run). ``deny`` is final in both.
+    """
+    names = CHAINS[backend][spec.mode]
+    allow = "return" if backend == "iptables" else "accept"
+    deny = "reject" if spec.reject else "drop"
+    tunnel_families = (4, 6) if spec.ipv6 == "tunnel" else (4,)
+
+    dns = []
+    for server in spec.dns_servers:
+        for iface in spec.interfaces:
+            dns.append({"family": server.version, "daddr": _host(server), "oif": iface, "verdict": "return"})
+    dns.append({"verdict": deny})
+    dns_jumps = [
+        {"proto": proto, "dport": port, "verdict": "jump " + names["dns"]}
+        for proto in ("udp", "tcp")
+        for port in DNS_PORTS
+    ]
+    replies = [{"ctstate": "established,related", "ctdir": "reply", "verdict": allow}] if spec.allow_inbound_replies else []
+
+    egress = []
+    if spec.mode == "host":
+        egress.append({"oif": "lo", "verdict": allow})
+        egress.extend(replies)
+        if spec.fwmark:
+            egress.append({"proto": "udp", "mark": spec.fwmark, "verdict": allow})
+        for address, port in spec.endpoints:
+            egress.append({"family": address.version, "daddr": _host(address), "proto": "udp", "dport": port, "verdict": allow})
+        if spec.allow_dhcp:
+            egress.append({"family": 4, "proto": "udp", "sport": 68, "dport": 67, "verdict": allow})
+            egress.append({"family": 6, "proto": "udp", "sport": 546, "dport": 547, "verdict": allow})
+        for icmp_type in NDP_TYPES:
+            egress.append({"family": 6, "proto": "icmpv6", "icmpv6type": icmp_type, "hoplimit": 255, "verdict": allow})
+        # DNS before the LAN exception: a LAN resolver (the home router) forwards to the ISP.
+        egress.extend(dns_jumps)
+        for net in spec.allow_lan:
+            egress.append({"family": net.version, "daddr": str(net), "verdict": allow})
+    else:
+        egress.extend(replies)
+        # Excluded destinations stay local (cluster DNS, service CIDR...), so they come before DNS.
+        for net in spec.exclude:
+            egress.append({"family": net.version, "daddr": str(net), "verdict": allow})
+        egress.extend(dns_jumps)
+    for iface in spec.interfaces:
+        if len(tunnel_families) == 2:
+            egress.append({"oif": iface, "verdict": allow})
+        else:
+            egress.append({"family": 4, "oif": iface, "verdict": allow})
+    egress.append({"verdict": deny})
+
+    if spec.mode == "host":
+        return [(names["top"], egress), (names["dns"], dns)]
+    top = []
+    for kind, value in spec.sources:
+        if kind == "net":
+            top.append({"family": value.version, "saddr": str(value), "verdict": "goto " + names["egress"]})
+        else:
+            top.append({"iif": value, "verdict": "goto " + names["egress"]})
+    return [(names["top"], top), (names["egress"], egress), (names["dns"], dns)]

@@ -1,0 +1,280 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tunnelgate maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: killswitch
+short_description: Fail-closed egress rules so traffic leaves only through the WireGuard tunnel
+version_added: 0.1.0
+description:
+  - Installs a kill switch for IPv4 and IPv6 together, in the collection's own chains
+    (iptables C(TUNNELGATE-*)) or its own table (nftables C(inet tunnelgate)), plus, for iptables,
+    one jump rule at the top of the hooked chain. Rules of other tools (Docker, kube-proxy, a
+    CNI, the distribution's firewall) are never flushed, reordered or rewritten.
+  - O(mode=host) confines the host's own traffic (the OUTPUT path). Only loopback, the tunnel
+    interfaces, the tunnel's own encrypted UDP (by O(fwmark) and/or O(endpoints)), IPv6 neighbour
+    discovery, replies to inbound connections (so SSH and Ansible are never cut off) and the
+    O(allow_lan) exceptions may leave.
+  - O(mode=forward) confines forwarded traffic from O(sources) (a Docker bridge, a pod CIDR): it may
+    leave only through the tunnel interfaces, except to O(exclude) destinations. With iptables the
+    jump goes into C(DOCKER-USER) when Docker is present, otherwise into C(FORWARD).
+  - DNS enforcement in both modes, for the traffic the mode covers, port 53 and 853 (UDP and TCP)
+    may only go to O(dns_servers), and only through the tunnel.
+  - Every change is applied atomically (C(iptables-restore --noflush), C(ip6tables-restore
+    --noflush), C(nft -f)). Idempotence is decided by comparing the LIVE rules of our own
+    chains or table with the desired ones, so a rerun after another tool flushed them restores
+    them (and reports a change), and otherwise changes nothing.
+  - With O(persist=true) the rules are written to C(/etc/tunnelgate/killswitch/) and loaded at boot
+    by C(tunnelgate-killswitch-MODE.service), ordered before C(network-pre.target) without default
+    dependencies, so the switch is closed before any interface or tunnel is configured.
+author:
+  - tunnelgate maintainers
+extends_documentation_fragment:
+  - tunnelgate.wireguard.common
+options:
+  state:
+    description:
+      - V(present) installs the kill switch of O(mode); V(absent) removes that mode's chains or
+        chains of our table, the jump rule, the rules files and the boot unit.
+    type: str
+    choices: [present, absent]
+    default: present
+  mode:
+    description:
+      - V(host) covers traffic the host itself sends.
+      - V(forward) covers traffic the host forwards from O(sources).
+      - Both modes can be used on the same host (two tasks); each manages only its own chains.
+    type: str
+    choices: [host, forward]
+    default: host
+  backend:
+    description:
+      - V(iptables) uses C(iptables)/C(ip6tables) as the system provides them (iptables-nft or
+        iptables-legacy). Both C(iptables) and C(ip6tables) must work, or the module fails.
+      - V(nftables) uses the C(nft) command and an C(inet) table.
+      - Switching the backend removes this mode's rules from the other backend.
+    type: str
+    choices: [iptables, nftables]
+    default: iptables
+  interfaces:
+    description:
+      - The tunnel interfaces covered traffic may leave through, for example V(wg0). A trailing
+        V(+) matches every interface starting with the name (V(wg+)).
+      - Required with O(state=present).
+    type: list
+    elements: str
+  fwmark:
+    description:
+      - The tunnel's fwmark (C(wg set IF fwmark)), as an integer or a hex string like V(0xca6c).
+        The tunnel's own encrypted UDP carries it and is allowed out (O(mode=host)).
+      - O(mode=host) needs O(fwmark) and/or O(endpoints), otherwise the tunnel itself is blocked.
+    type: raw
+  endpoints:
+    description:
+      - The tunnel's server endpoints as V(ADDRESS:PORT) or V([IPV6]:PORT), literal addresses only.
+        UDP to them is allowed out (O(mode=host)).
+    type: list
+    elements: str
+    default: []
+  allow_lan:
+    description:
+      - Destination networks (CIDR) the host may reach outside the tunnel (O(mode=host)), for
+        example the local LAN. A network or a set of networks covering everything is refused.
+      - DNS to these networks is still blocked (a LAN resolver forwards to the ISP).
+    type: list
+    elements: str
+    default: []
+  allow_dhcp:
+    description:
+      - Allow DHCP and DHCPv6 client requests outside the tunnel (O(mode=host)).
+    type: bool
+    default: false
+  allow_inbound_replies:
+    description:
+      - Allow packets in the reply direction of connections that were opened from OUTSIDE (the
+        conntrack reply direction, established or related), so inbound SSH, Ansible and published
+        container ports keep working. Connections opened from inside never match this rule.
+    type: bool
+    default: true
+  sources:
+    description:
+      - O(mode=forward) only, and required there. Source subnets (CIDR) and/or input interfaces (a
+        Docker bridge like V(br-0123456789ab), V(docker0), V(cni0)) whose forwarded traffic is
+        confined. An interface covers IPv4 and IPv6; a subnet only its own family.
+    type: list
+    elements: str
+    default: []
+  exclude:
+    description:
+      - O(mode=forward) only. Destination networks (CIDR) that stay local: cluster pod and service
+        CIDRs, the node network, the Docker networks. DNS to them is allowed (cluster DNS).
+        A network or a set of networks covering everything is refused.
+    type: list
+    elements: str
+    default: []
+  dns_servers:
+    description:
+      - The resolvers reached through the tunnel. DNS (port 53 and 853, UDP and TCP) of covered
+        traffic may only go to these addresses, through O(interfaces). Empty means no DNS at all
+        outside loopback (host mode) or O(exclude) (forward mode).
+      - An address inside O(allow_lan) or O(exclude), a loopback address, or an IPv6 address with
+        O(ipv6=block) is refused: it would not be reached through the tunnel.
+    type: list
+    elements: str
+    default: []
+  ipv6:
+    description:
+      - V(block) blocks all covered IPv6 egress, including through the tunnel (for a tunnel without
+        IPv6). V(tunnel) lets IPv6 leave through the tunnel like IPv4.
+    type: str
+    choices: [block, tunnel]
+    default: block
+  reject:
+    description:
+      - V(true) rejects blocked packets (administratively prohibited) so applications fail fast.
+        V(false) drops them silently.
+    type: bool
+    default: true
+  forward_chain:
+    description:
+      - O(mode=forward) with O(backend=iptables) only. Where the jump rule goes.
+      - V(auto) uses C(DOCKER-USER) when the chain exists, or for IPv4 when C(dockerd) is installed
+        (the chain is then created; Docker keeps an existing C(DOCKER-USER)), and C(FORWARD) otherwise.
+    type: str
+    choices: [auto, DOCKER-USER, FORWARD]
+    default: auto
+  persist:
+    description:
+      - Save the rules under C(/etc/tunnelgate/killswitch/) and enable a systemd unit that loads
+        them at boot before C(network-pre.target). V(false) removes the unit and files of this mode.
+    type: bool
+    default: true
+notes:
+  - The rules file is exactly what apply loads; for iptables the apply transaction adds the jump
+    rule fix-up to it, and the boot unit inserts the jump after loading the file.
+  - With C(DOCKER-USER) and O(persist=true), the boot unit creates C(DOCKER-USER) (Docker does not
+    exist yet at that point) with our jump in it; dockerd keeps the existing chain when it starts
+    and hooks it into C(FORWARD) before starting containers.
+  - See C(docs/killswitch.md) in the collection for the design and why it fails closed in each state.
+seealso:
+  - name: Kill switch design
+    description: Chains, boot ordering and failure analysis.
+    link: https://github.com/tunnelgate/wireguard/blob/main/docs/killswitch.md
+"""
+
+EXAMPLES = r"""
+- name: Host kill switch, full tunnel on wg0 (fwmark policy routing), DNS through the tunnel
+  tunnelgate.wireguard.killswitch:
+    mode: host
+    interfaces: [wg0]
+    fwmark: 0xca6c
+    endpoints: ["203.0.113.7:51820"]
+    allow_lan: [192.168.1.0/24]
+    dns_servers: [10.66.0.1]
+    ipv6: tunnel
+
+- name: Containers on a Docker network leave only through wg0
+  tunnelgate.wireguard.killswitch:
+    mode: forward
+    interfaces: [wg0]
+    sources: [br-vpn, 172.20.0.0/16]
+    exclude: [172.20.0.0/16]
+    dns_servers: [10.66.0.1]
+
+- name: Pod egress through the tunnel, cluster CIDRs stay local, nftables backend
+  tunnelgate.wireguard.killswitch:
+    mode: forward
+    backend: nftables
+    interfaces: [wg0]
+    sources: [10.244.0.0/16]
+    exclude: [10.244.0.0/16, 10.96.0.0/12, 192.168.10.0/24]
+    dns_servers: [10.66.0.1]
+
+- name: Remove the host kill switch
+  tunnelgate.wireguard.killswitch:
+    mode: host
+    state: absent
+"""
+
+RETURN = r"""
+backend:
+  description: The backend used.
+  returned: always
+  type: str
+  sample: iptables
+mode:
+  description: The mode managed by this task.
+  returned: always
+  type: str
+  sample: host
+state:
+  description: The requested state.
+  returned: always
+  type: str
+  sample: present
+chains:
+  description: Our chains of this mode, the hooked one first (empty when absent).
+  returned: always
+  type: list
+  elements: str
+  sample: [TUNNELGATE-OUT, TUNNELGATE-OUT-DNS]
+hooks:
+  description:
+    - Where our rules are hooked, per family. For iptables the chain holding the jump
+      (C(OUTPUT), C(FORWARD) or C(DOCKER-USER)), for nftables the hook of the base chain.
+  returned: always
+  type: dict
+  sample: {ipv4: OUTPUT, ipv6: OUTPUT}
+rules:
+  description: The desired rules per family (iptables) or for the inet table (nftables).
+  returned: always
+  type: dict
+  sample: {ipv4: ["-N TUNNELGATE-OUT", "-A TUNNELGATE-OUT -o lo -j RETURN"]}
+unit:
+  description: The systemd unit that loads the rules at boot, or V(null) when not persisted.
+  returned: always
+  type: str
+  sample: tunnelgate-killswitch-host.service
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import CommandError, CommandRunner, TunnelgateError
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_manager import run_module
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            mode=dict(type="str", choices=["host", "forward"], default="host"),
+            backend=dict(type="str", choices=["iptables", "nftables"], default="iptables"),
+            interfaces=dict(type="list", elements="str"),
+            fwmark=dict(type="raw"),
+            endpoints=dict(type="list", elements="str", default=[]),
+            allow_lan=dict(type="list", elements="str", default=[]),
+            allow_dhcp=dict(type="bool", default=False),
+            allow_inbound_replies=dict(type="bool", default=True),
+            sources=dict(type="list", elements="str", default=[]),
+            exclude=dict(type="list", elements="str", default=[]),
+            dns_servers=dict(type="list", elements="str", default=[]),
+            ipv6=dict(type="str", choices=["block", "tunnel"], default="block"),
+            reject=dict(type="bool", default=True),
+            forward_chain=dict(type="str", choices=["auto", "DOCKER-USER", "FORWARD"], default="auto"),
+            persist=dict(type="bool", default=True),
+        ),
+        required_if=[("state", "present", ("interfaces",))],
+        supports_check_mode=True,
+    )
+    try:
+        result = run_module(module, CommandRunner(module))
+    except (TunnelgateError, CommandError) as err:
+        module.fail_json(msg=str(err))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
