@@ -1,0 +1,251 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tunnelgate maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""WireGuard text formats: wg-quick configuration files and ``wg show ... dump`` output.
+
+Pure functions, no host access: render and parse wg-quick configs, parse the machine-readable
+dump, validate keys and endpoints. Runs on the managed host, so only the standard library
+(``ipaddress``, not netaddr) is used. Private to the collection: not a public API.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+
+KEY_B64_LEN = 44
+META_PREFIX = "# tunnelgate:"
+DESCRIPTION_PREFIX = "# description:"
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+# ---------------------------------------------------------------------------------------------
+# keys and endpoints
+# ---------------------------------------------------------------------------------------------
+
+def key_problem(value):
+    """Return why ``value`` is not a WireGuard key (canonical base64 of 32 bytes), or None."""
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) != KEY_B64_LEN:
+        return "must be 44 characters of base64 (32 bytes), found %d characters" % len(value)
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, TypeError):
+        return "is not valid base64"
+    if len(raw) != 32 or base64.b64encode(raw).decode("ascii") != value:
+        return "is not the canonical base64 of 32 bytes"
+    return None
+
+
+def is_key(value):
+    return key_problem(value) is None
+
+
+def short_key(value):
+    """A short, non-secret label for a PUBLIC key in messages (first 8 characters)."""
+    return "%s..." % value[:8] if isinstance(value, str) and len(value) > 8 else str(value)
+
+
+def parse_endpoint(value):
+    """Split ``host:port`` / ``[v6]:port`` / ``name:port`` into (host, port).
+
+    ``host`` is an ``ipaddress`` address for literals, a lower-case string for hostnames.
+    Raises ValueError with a message saying what is wrong.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be host:port")
+    if value.startswith("["):
+        close = value.find("]")
+        if close < 0 or value[close + 1:close + 2] != ":":
+            raise ValueError("an IPv6 endpoint must look like [2001:db8::1]:51820")
+        host_text, port_text = value[1:close], value[close + 2:]
+        try:
+            host = ipaddress.IPv6Address(host_text.split("%")[0])
+        except ValueError:
+            raise ValueError("%r is not an IPv6 address" % host_text) from None
+    else:
+        if value.count(":") != 1:
+            raise ValueError("must be host:port (put IPv6 addresses in brackets: [2001:db8::1]:51820)")
+        host_text, port_text = value.split(":")
+        try:
+            host = ipaddress.IPv4Address(host_text)
+        except ValueError:
+            host = host_text.lower().rstrip(".")
+            labels = host.split(".")
+            if not host or not all(_HOSTNAME_LABEL.match(label) for label in labels) or labels[-1].isdigit():
+                raise ValueError("%r is neither an IP address nor a valid host name" % host_text) from None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError("port %r is not in 1-65535" % port_text)
+    return host, int(port_text)
+
+
+def format_endpoint(host, port):
+    if isinstance(host, ipaddress.IPv6Address):
+        return "[%s]:%d" % (host, port)
+    return "%s:%d" % (host, port)
+
+
+# ---------------------------------------------------------------------------------------------
+# wg-quick configuration files
+# ---------------------------------------------------------------------------------------------
+
+def render_config(header, meta, interface, peers):
+    """Render a wg-quick configuration file.
+
+    ``header``: comment lines without the leading ``#`` (the ansible_managed text).
+    ``meta``: dict written as one ``# tunnelgate: key=value ...`` comment (wg-quick ignores it;
+    the module reads it back to know what the previous run set up).
+    ``interface``: list of (key, value) pairs for [Interface], in order.
+    ``peers``: list of dicts with ``description`` (optional) and ``items`` (list of (key, value)).
+    """
+    lines = []
+    for text in header:
+        lines.append(("# %s" % text).rstrip())
+    if meta:
+        lines.append("%s %s" % (META_PREFIX, " ".join("%s=%s" % (k, meta[k]) for k in sorted(meta))))
+    lines.append("[Interface]")
+    lines.extend("%s = %s" % (key, value) for key, value in interface)
+    for peer in peers:
+        lines.append("")
+        lines.append("[Peer]")
+        if peer.get("description"):
+            lines.append("%s %s" % (DESCRIPTION_PREFIX, peer["description"]))
+        lines.extend("%s = %s" % (key, value) for key, value in peer["items"])
+    return "\n".join(lines) + "\n"
+
+
+class ConfigFile:
+    """A parsed wg-quick file: ``interface`` and each peer are lists of (key, value) pairs."""
+
+    def __init__(self):
+        self.meta = {}
+        self.interface = []
+        self.peers = []  # dicts: {"description": str|None, "items": [(key, value)]}
+
+    def interface_values(self, key):
+        return [value for k, value in self.interface if k.lower() == key.lower()]
+
+    def interface_value(self, key, default=None):
+        values = self.interface_values(key)
+        return values[-1] if values else default
+
+
+def parse_config(text):
+    """Parse a wg-quick file as wg-quick does (keys case-insensitive, ``#`` starts a comment).
+
+    Also reads this module's own ``# tunnelgate:`` meta comment and ``# description:`` comments.
+    Raises ValueError on lines wg-quick would reject.
+    """
+    conf = ConfigFile()
+    section = None
+    current = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith(META_PREFIX):
+            for token in line[len(META_PREFIX):].split():
+                if "=" in token:
+                    key, value = token.split("=", 1)
+                    conf.meta[key] = value
+            continue
+        if line.startswith(DESCRIPTION_PREFIX) and section == "peer":
+            current["description"] = line[len(DESCRIPTION_PREFIX):].strip()
+            continue
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        lowered = line.lower()
+        if lowered == "[interface]":
+            section = "interface"
+            continue
+        if lowered == "[peer]":
+            section = "peer"
+            current = {"description": None, "items": []}
+            conf.peers.append(current)
+            continue
+        if "=" not in line or section is None:
+            raise ValueError("line %d: expected [Interface], [Peer] or Key = Value" % number)
+        key, value = line.split("=", 1)
+        pair = (key.strip(), value.strip())
+        if section == "interface":
+            conf.interface.append(pair)
+        else:
+            current["items"].append(pair)
+    return conf
+
+
+# ---------------------------------------------------------------------------------------------
+# `wg show <name|all> dump`
+# ---------------------------------------------------------------------------------------------
+
+def _none(value):
+    return None if value in ("(none)", "off", "") else value
+
+
+def _parse_allowed_ips(text):
+    if _none(text) is None:
+        return []
+    return [ipaddress.ip_network(item, strict=False) for item in text.split(",") if item]
+
+
+def parse_dump(text, name=None, keep_secrets=False):
+    """Parse ``wg show all dump`` (``name`` None) or ``wg show NAME dump`` output.
+
+    Returns {ifname: {"public_key", "listen_port", "fwmark", "peers": {pubkey: {...}}}}.
+    Private and preshared keys are dropped unless ``keep_secrets`` (the interface module needs
+    them in memory to compare and restore; they never go into a module result). Peers always
+    carry ``preshared_key`` (bool: one is set).
+    """
+    interfaces = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if name is None:
+            ifname, fields = fields[0], fields[1:]
+        else:
+            ifname = name
+        if ifname not in interfaces:
+            if len(fields) != 4:
+                raise ValueError("unexpected wg dump interface line with %d fields" % len(fields))
+            private, public, port, fwmark = fields
+            entry = {
+                "public_key": _none(public),
+                "listen_port": int(port) if _none(port) else None,
+                "fwmark": int(fwmark, 0) if _none(fwmark) else None,
+                "peers": {},
+            }
+            if keep_secrets:
+                entry["private_key"] = _none(private)
+            interfaces[ifname] = entry
+            continue
+        if len(fields) != 8:
+            raise ValueError("unexpected wg dump peer line with %d fields" % len(fields))
+        public, psk, endpoint, allowed, handshake, rx, tx, keepalive = fields
+        peer = {
+            "public_key": public,
+            "preshared_key": _none(psk) is not None,
+            "endpoint": _none(endpoint),
+            "allowed_ips": _parse_allowed_ips(allowed),
+            "latest_handshake": int(handshake),
+            "transfer_rx": int(rx),
+            "transfer_tx": int(tx),
+            "persistent_keepalive": int(keepalive) if _none(keepalive) else None,
+        }
+        if keep_secrets:
+            peer["preshared_key_value"] = _none(psk)
+        interfaces[ifname]["peers"][public] = peer
+    return interfaces
+
+
+def split_live_endpoint(text):
+    """``1.2.3.4:51820`` / ``[fd00::1]:51820`` from a dump -> (ip_address, port), or None."""
+    if not text:
+        return None
+    host, dummy_sep, port = text.rpartition(":")
+    host = host.strip("[]").split("%")[0]
+    try:
+        return ipaddress.ip_address(host), int(port)
+    except ValueError:
+        return None

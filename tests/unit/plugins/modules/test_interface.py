@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tunnelgate maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The interface and info modules end to end through main(), the host faked at the runner seam."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+
+import pytest
+
+from ansible.module_utils import basic
+
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _interface as itf
+from ansible_collections.tunnelgate.wireguard.plugins.modules import info, interface
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "module_utils"))
+from test__interface import FakeRunner, PEER_A, PRIVATE_B64, PSK_B64, PUBLIC_B64, live_interface  # noqa: E402
+
+try:
+    from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
+except ImportError:  # pragma: no cover - older ansible-core
+    from unittest import mock
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        data = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", data):
+            yield
+
+
+def run_main(module, capsys, monkeypatch, runner, check_mode=False, diff=False, **args):
+    monkeypatch.setattr(module, "CommandRunner", lambda _module: runner)
+    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            module.main()
+    out = capsys.readouterr().out
+    return json.loads(out), out
+
+
+@pytest.fixture
+def fresh_host(tmp_path, monkeypatch):
+    monkeypatch.setattr(itf, "CONFIG_DIR", str(tmp_path / "etc"))
+    monkeypatch.setattr(itf.Host.__init__, "__defaults__",
+                        (str(tmp_path / "etc"), str(tmp_path / "systemd"), str(tmp_path / "proc"), False))
+    return tmp_path
+
+
+def test_interface_check_mode_with_diff_on_a_fresh_host(capsys, monkeypatch, fresh_host):
+    runner = FakeRunner(None, binaries=())
+    result, raw = run_main(interface, capsys, monkeypatch, runner, check_mode=True, diff=True,
+                           name="wg0", addresses=["10.66.3.2/32", "fd66:3::2/128"],
+                           private_key_path="/etc/wireguard/keys/wg0.key",
+                           peers=[{"public_key": PEER_A, "endpoint": "[fd42:7467:3::10]:51820",
+                                   "allowed_ips": ["0.0.0.0/0", "::/0"], "persistent_keepalive": 25}])
+    assert result["changed"] is True and result["restarted"] is False
+    assert result["peers_added"] == [{"public_key": PEER_A}]
+    assert "FwMark = 51820" in result["diff"][0]["after"]
+    assert runner.calls == [] and not os.path.exists(str(fresh_host / "etc" / "wg0.conf"))
+    assert PRIVATE_B64 not in raw
+
+
+def test_interface_without_diff_mode_returns_no_diff(capsys, monkeypatch, fresh_host):
+    result = run_main(interface, capsys, monkeypatch, FakeRunner(None, binaries=()), check_mode=True,
+                      name="wg0", private_key_path="/etc/wireguard/keys/wg0.key")[0]
+    assert "diff" not in result and result["changed"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"name": "wg0"}, "private_key_path"),  # required_if state=present
+    ({"name": "wg0", "private_key_path": "/k", "peers": [{"public_key": "short", "description": "db-1"}]},
+     "peers[0].public_key (db-1): the public key must be 44 characters"),
+    ({"name": "wg0", "private_key_path": "/k", "table": "main"}, "table: must be auto, off or a routing table"),
+    ({"name": "wg0", "private_key_path": "/k", "implementation": "magic"}, "implementation"),
+])
+def test_interface_errors_name_the_option(capsys, monkeypatch, fresh_host, args, message):
+    result = run_main(interface, capsys, monkeypatch, FakeRunner(None), check_mode=True, **args)[0]
+    assert result["failed"] is True
+    assert message in result["msg"]
+
+
+def test_info_module_reports_peers_without_secrets(capsys, monkeypatch):
+    runner = FakeRunner(live_interface())
+    runner.live["peers"][PEER_A]["psk"] = PSK_B64
+    result, raw = run_main(info, capsys, monkeypatch, runner, name="wg0")
+    assert result["changed"] is False
+    wg0 = result["interfaces"]["wg0"]
+    assert wg0["public_key"] == PUBLIC_B64
+    assert [p["public_key"] for p in wg0["peers"]][0] == PEER_A
+    assert PRIVATE_B64 not in raw and PSK_B64 not in raw
+
+
+def test_info_module_unknown_interface_fails_naming_it(capsys, monkeypatch):
+    result = run_main(info, capsys, monkeypatch, FakeRunner(None), name="wg9")[0]
+    assert result["failed"] and result["msg"].startswith("name: wg9 is not a WireGuard interface")
