@@ -205,7 +205,7 @@ class KillswitchSpec:
             if not self.sources:
                 raise TunnelgateError("sources", "name the subnets and/or input interfaces to confine (mode=forward)")
             nets = [s for kind, s in self.sources if kind == "net"]
-            has_iface = any(kind == "iface" for kind, _ in self.sources)
+            has_iface = any(kind == "iface" for kind, _value in self.sources)
             if not has_iface and not any(n.version == 6 for n in nets):
                 self.warnings.append(
                     "sources: only IPv4 subnets are listed, so IPv6 forwarded from these hosts is not matched; "

@@ -138,7 +138,7 @@ def parse_rule(tokens, family):
             elif tok == "--hl-eq":
                 rule["hoplimit"] = int(arg)
             elif tok == "--mark":
-                value, _, mask = arg.partition("/")
+                value, _sep, mask = arg.partition("/")
                 rule["mark"] = int(value, 0)
                 if mask and int(mask, 0) != 0xFFFFFFFF:
                     unknown = True

@@ -18,10 +18,10 @@ description:
     interfaces, the tunnel's own encrypted UDP (by O(fwmark) and/or O(endpoints)), IPv6 neighbour
     discovery, replies to inbound connections (so SSH and Ansible are never cut off) and the
     O(allow_lan) exceptions may leave.
-  - O(mode=forward) confines forwarded traffic from O(sources) (a Docker bridge, a pod CIDR): it may
+  - O(mode=forward) confines forwarded traffic from O(sources) (a Docker bridge, a pod CIDR); it may
     leave only through the tunnel interfaces, except to O(exclude) destinations. With iptables the
     jump goes into C(DOCKER-USER) when Docker is present, otherwise into C(FORWARD).
-  - DNS enforcement in both modes, for the traffic the mode covers, port 53 and 853 (UDP and TCP)
+  - DNS enforcement in both modes. For the traffic the mode covers, port 53 and 853 (UDP and TCP)
     may only go to O(dns_servers), and only through the tunnel.
   - Every change is applied atomically (C(iptables-restore --noflush), C(ip6tables-restore
     --noflush), C(nft -f)). Idempotence is decided by comparing the LIVE rules of our own
@@ -31,7 +31,7 @@ description:
     by C(tunnelgate-killswitch-MODE.service), ordered before C(network-pre.target) without default
     dependencies, so the switch is closed before any interface or tunnel is configured.
 author:
-  - tunnelgate maintainers
+  - tunnelgate maintainers (@tunnelgate)
 extends_documentation_fragment:
   - tunnelgate.wireguard.common
 options:
@@ -109,8 +109,8 @@ options:
     default: []
   exclude:
     description:
-      - O(mode=forward) only. Destination networks (CIDR) that stay local: cluster pod and service
-        CIDRs, the node network, the Docker networks. DNS to them is allowed (cluster DNS).
+      - O(mode=forward) only. Destination networks (CIDR) that stay local (cluster pod and service
+        CIDRs, the node network, the Docker networks). DNS to them is allowed (cluster DNS).
         A network or a set of networks covering everything is refused.
     type: list
     elements: str
@@ -121,7 +121,7 @@ options:
         traffic may only go to these addresses, through O(interfaces). Empty means no DNS at all
         outside loopback (host mode) or O(exclude) (forward mode).
       - An address inside O(allow_lan) or O(exclude), a loopback address, or an IPv6 address with
-        O(ipv6=block) is refused: it would not be reached through the tunnel.
+        O(ipv6=block) is refused, because it would not be reached through the tunnel.
     type: list
     elements: str
     default: []

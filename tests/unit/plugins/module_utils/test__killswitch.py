@@ -109,7 +109,7 @@ def rules_of(chains, name):
 def test_host_order_fail_closed():
     s = spec(HOST, endpoints=["192.0.2.1:51820"], allow_lan=["192.168.0.0/16"], ipv6="tunnel")
     chains = ks.build_chains(s, "iptables")
-    assert [c for c, _ in chains] == ["TUNNELGATE-OUT", "TUNNELGATE-OUT-DNS"]
+    assert [c for c, _rules in chains] == ["TUNNELGATE-OUT", "TUNNELGATE-OUT-DNS"]
     out = rules_of(chains, "TUNNELGATE-OUT")
     assert out[0] == {"oif": "lo", "verdict": "return"}
     assert out[-1] == {"verdict": "reject"}
@@ -134,7 +134,7 @@ def test_ipv6_block_allows_tunnel_for_ipv4_only():
 def test_forward_excludes_before_dns_and_sources_goto_egress():
     s = spec(FORWARD, exclude=["10.96.0.0/12"], reject=False)
     chains = ks.build_chains(s, "iptables")
-    assert [c for c, _ in chains] == ["TUNNELGATE-FWD", "TUNNELGATE-FWD-EGRESS", "TUNNELGATE-FWD-DNS"]
+    assert [c for c, _rules in chains] == ["TUNNELGATE-FWD", "TUNNELGATE-FWD-EGRESS", "TUNNELGATE-FWD-DNS"]
     assert rules_of(chains, "TUNNELGATE-FWD") == [
         {"iif": "br-app", "verdict": "goto TUNNELGATE-FWD-EGRESS"},
         {"family": 4, "saddr": "172.20.0.0/16", "verdict": "goto TUNNELGATE-FWD-EGRESS"},

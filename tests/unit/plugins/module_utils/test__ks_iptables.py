@@ -131,7 +131,7 @@ EMPTY = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:
 
 def plan(mode, family, text, state="present", hook=None):
     live = ipt.parse_save(text)
-    names = [n for n, _ in desired(mode, family)]
+    names = [n for n, _rules in desired(mode, family)]
     if state == "absent":
         return ipt.FamilyPlan(names, None, None, live, family)
     return ipt.FamilyPlan(names, desired(mode, family), hook or HOOK[mode], live, family)

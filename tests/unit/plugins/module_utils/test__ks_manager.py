@@ -65,7 +65,7 @@ class FakeHost:
         return self.answers.get(tool, (0, "", ""))
 
     def mutations(self):
-        return [argv for argv, _ in self.calls if any(m in argv or os.path.basename(argv[0]) == m for m in MUTATING)]
+        return [argv for argv, _data in self.calls if any(m in argv or os.path.basename(argv[0]) == m for m in MUTATING)]
 
 
 class FakeModule:
@@ -98,7 +98,7 @@ def test_fresh_host_applies_and_persists(dirs):
     result = run(HOST, host, dirs)
     assert result["changed"] and result["unit"] == "tunnelgate-killswitch-host.service"
     restores = [(argv, data) for argv, data in host.calls if argv[0].endswith("-restore")]
-    assert [argv for argv, _ in restores] == [
+    assert [argv for argv, _data in restores] == [
         ["/usr/sbin/iptables-restore", "-w", "--noflush"], ["/usr/sbin/ip6tables-restore", "-w", "--noflush"]]
     v4_file = os.path.join(dirs[0], "host.v4.rules")
     with open(v4_file, encoding="utf-8") as handle:
@@ -114,7 +114,7 @@ def test_fresh_host_applies_and_persists(dirs):
                  "ExecStart=/bin/sh -c '/usr/sbin/iptables -w -C OUTPUT -j TUNNELGATE-OUT 2>/dev/null || "
                  "/usr/sbin/iptables -w -I OUTPUT 1 -j TUNNELGATE-OUT'"):
         assert line in unit.splitlines()
-    assert ["/usr/sbin/systemctl", "enable", "tunnelgate-killswitch-host.service"] in [a for a, _ in host.calls]
+    assert ["/usr/sbin/systemctl", "enable", "tunnelgate-killswitch-host.service"] in [a for a, _data in host.calls]
     assert "TUNNELGATE" not in result["diff"]["before"]
     assert "-A TUNNELGATE-OUT -o lo -j RETURN" in result["diff"]["after"]
 

@@ -210,7 +210,7 @@ def test_live_equal_is_unchanged_and_apply_runs_nothing(mode):
     b.plan(spec(mode))
     assert b.changed is False
     b.apply()
-    assert [argv for argv, _ in runner.calls if "-f" in argv] == []
+    assert [argv for argv, _data in runner.calls if "-f" in argv] == []
     before, after = b.diff_text()
     assert before == after
 
