@@ -1,0 +1,107 @@
+"""The interface module on real hosts: handshake, traffic through the tunnel, files, boot units."""
+
+import json
+import os
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "resources", "tests"))
+import lab  # noqa: E402
+
+testinfra_hosts = ["interface-server", "interface-client"]
+
+SERVER_UPLINK = ("172.30.3.10", "fd42:7467:3::10")
+
+
+@pytest.fixture(scope="module")
+def client(host):
+    return host.get_host("docker://interface-client")
+
+
+@pytest.fixture(scope="module")
+def server(host):
+    return host.get_host("docker://interface-server")
+
+
+@pytest.fixture(scope="module")
+def internet(host):
+    return host.get_host("docker://interface-internet")
+
+
+def wait_for_ping(node, address, tries=30):
+    for _ in range(tries):
+        if node.run("ping -c 1 -W 1 %s" % address).rc == 0:
+            return True
+        time.sleep(1)
+    return False
+
+
+def test_live_public_key_is_the_key_files(host):
+    live = host.check_output("wg show wg0 public-key")
+    from_file = host.check_output("wg pubkey < /etc/wireguard/keys/wg0.key")
+    assert live == from_file
+
+
+def test_config_file_is_private_keyless_and_accepted_by_wg_quick(host):
+    conf = host.file("/etc/wireguard/wg0.conf")
+    assert conf.user == "root" and conf.mode == 0o600
+    text = conf.content_string
+    assert "PrivateKey" not in text and "PresharedKey" not in text
+    assert host.check_output("cat /etc/wireguard/keys/wg0.key") not in text
+    assert "PostUp = wg set %i private-key /etc/wireguard/keys/wg0.key" in text
+    stripped = host.check_output("wg-quick strip wg0")
+    assert "[Peer]" in stripped
+
+
+def test_unit_enabled_and_active(host):
+    assert host.service("wg-quick@wg0").is_enabled
+    assert host.check_output("systemctl is-active wg-quick@wg0.service") == "active"
+
+
+def test_handshake_and_ping_both_families(client, server):
+    assert wait_for_ping(client, "10.66.3.1")
+    assert wait_for_ping(client, "fd66:3::1")
+    assert wait_for_ping(server, "10.66.3.2")
+    for node in (client, server):
+        handshakes = node.check_output("wg show wg0 latest-handshakes").split()
+        assert int(handshakes[1]) > 0
+
+
+def test_client_traffic_leaves_through_the_server(client, internet):
+    assert wait_for_ping(client, "10.66.3.1")
+    sentinel = lab.Sentinel(internet)
+    since = sentinel.now()
+    result = lab.probe(client, timeout=2.0)
+    assert result["tcp/v4"] == "SRC %s" % SERVER_UPLINK[0], result
+    assert result["tcp/v6"] == "SRC %s" % SERVER_UPLINK[1], result
+    assert result["udp/v4"] == "SRC %s" % SERVER_UPLINK[0], result
+    seen = sentinel.seen_from(lab.global_addresses(client), since=since)
+    assert seen == {"packets": 0, "requests": 0, "dns": 0}
+
+
+def test_full_tunnel_routing_without_writing_read_only_sysctls(client):
+    rules = client.check_output("ip -4 rule show")
+    assert "not from all fwmark 0xca6c lookup 51820" in rules
+    assert "lookup main suppress_prefixlength 0" in rules
+    assert "default dev wg0" in client.check_output("ip -4 route show table 51820")
+    assert "default dev wg0" in client.check_output("ip -6 route show table 51820")
+    assert client.check_output("cat /proc/sys/net/ipv4/conf/all/src_valid_mark") == "1"
+    # /proc/sys is read-only here: wg-quick's own unconditional sysctl write would have failed
+    assert client.run("sysctl -q -w net.ipv4.conf.all.src_valid_mark=1").rc != 0
+
+
+def test_reload_keeps_the_private_key(client):
+    before = client.check_output("wg show wg0 public-key")
+    client.check_output("systemctl reload wg-quick@wg0.service")
+    assert client.check_output("wg show wg0 public-key") == before
+    assert wait_for_ping(client, "10.66.3.1")
+
+
+def test_info_module_facts_have_no_secrets(host):
+    out = host.ansible("tunnelgate.wireguard.info", "name=wg0", check=False)
+    wg0 = out["interfaces"]["wg0"]
+    assert wg0["public_key"] == host.check_output("wg show wg0 public-key")
+    raw = json.dumps(out)
+    assert host.check_output("cat /etc/wireguard/keys/wg0.key") not in raw
