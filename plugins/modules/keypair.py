@@ -23,7 +23,7 @@ description:
   - An existing file that is not a valid WireGuard key makes the module fail (naming the path);
     it is replaced only with O(regenerate=always).
 author:
-  - tunnelgate maintainers
+  - tunnelgate maintainers (@tunnelgate)
 extends_documentation_fragment:
   - tunnelgate.wireguard.common
   - ansible.builtin.files
@@ -52,8 +52,9 @@ options:
     description:
       - When to replace an existing key file.
       - V(never) keeps an existing valid key and fails when the file is not a valid key.
-      - V(fail) is like V(never) and also fails when the existing key does not fit O(type): a
-        private key must be clamped as C(wg genkey) makes it (a preshared key usually is not).
+      - V(fail) is like V(never) and also fails when the existing key does not fit O(type). With
+        O(type=private), the key must be clamped as C(wg genkey) makes it (a preshared key
+        usually is not).
       - V(always) generates a new key on every run, replacing whatever is at O(path). Use it for
         key rotation; the task then always reports a change.
       - A missing key file is always created.
@@ -63,8 +64,8 @@ options:
   mode:
     description:
       - The permissions of the key file, as for M(ansible.builtin.file).
-      - Defaults to V(0600). A key file must never be readable by group or others; wg warns about
-        such files and so should you.
+      - Defaults to V(0600). A key file must never be readable by others; C(wg-quick) warns about
+        such files.
     type: raw
     default: '0600'
 notes:
@@ -72,7 +73,7 @@ notes:
     tightened while writing), then O(mode), O(owner) and O(group) are applied.
   - The fingerprint of a private key is the first 16 hex characters of the SHA-256 of the raw
     32-byte public key, so anyone with the public key can compute it. The fingerprint of a
-    preshared key is the first 16 hex characters of a domain-separated SHA-256 of the key: it
+    preshared key is the first 16 hex characters of a domain-separated SHA-256 of the key; it
     identifies the key without revealing anything usable about it.
   - In check mode, the public key and fingerprint are returned for a key that would be kept;
     they are V(null) when the key would be created or regenerated.

@@ -48,6 +48,14 @@ def run_module(capsys, check_mode=False, diff=False, **args):
     return json.loads(out), out
 
 
+def module_result(capsys, **kwargs):
+    return run_module(capsys, **kwargs)[0]
+
+
+def module_output(capsys, **kwargs):
+    return run_module(capsys, **kwargs)[1]
+
+
 def key_of(path):
     return kp.decode_key(open(str(path), "rb").read())
 
@@ -93,7 +101,7 @@ def test_create_private_key(tmp_path, capsys):
 
 def test_second_run_keeps_the_key(tmp_path, capsys):
     key_path = tmp_path / "wg0.key"
-    first, _ = run_module(capsys, path=str(key_path))
+    first = module_result(capsys, path=str(key_path))
     content = key_path.read_bytes()
     second, out = run_module(capsys, path=str(key_path))
     assert second["changed"] is False and second["action"] == "keep"
@@ -158,7 +166,7 @@ def test_check_mode_reports_without_writing(tmp_path, capsys, existing, expected
 def test_check_mode_regenerate_leaves_the_key(tmp_path, capsys):
     key_path = tmp_path / "wg0.key"
     write_known_key(key_path)
-    result, _ = run_module(capsys, check_mode=True, path=str(key_path), regenerate="always")
+    result = module_result(capsys, check_mode=True, path=str(key_path), regenerate="always")
     assert result["changed"] is True and result["action"] == "regenerate"
     assert result["public_key"] is None
     assert key_of(key_path) == KNOWN_PRIVATE
@@ -196,7 +204,7 @@ def test_invalid_existing_file_fails_and_is_kept(tmp_path, capsys, regenerate):
 def test_invalid_existing_file_is_replaced_with_regenerate_always(tmp_path, capsys):
     key_path = tmp_path / "wg0.key"
     key_path.write_text("garbage\n")
-    result, _ = run_module(capsys, path=str(key_path), regenerate="always", diff=True)
+    result = module_result(capsys, path=str(key_path), regenerate="always", diff=True)
     assert result["changed"] is True and result["action"] == "regenerate"
     assert result["public_key"] == b64(public_key(key_of(key_path)))
     assert result["diff"]["before"]["fingerprint"].startswith("(not a valid key")
@@ -205,7 +213,7 @@ def test_invalid_existing_file_is_replaced_with_regenerate_always(tmp_path, caps
 def test_regenerate_fail_refuses_a_preshared_key_as_private_key(tmp_path, capsys):
     key_path = tmp_path / "wg0.key"
     key_path.write_text(kp.encode_key(bytes(range(1, 33))))
-    result, _ = run_module(capsys, path=str(key_path), regenerate="fail")
+    result = module_result(capsys, path=str(key_path), regenerate="fail")
     assert result["failed"] is True
     assert result["msg"].startswith("regenerate (%s): " % key_path)
 
@@ -223,24 +231,24 @@ def test_absent_removes_the_key(tmp_path, capsys, check_mode):
 
 
 def test_absent_when_missing_is_unchanged(tmp_path, capsys):
-    result, _ = run_module(capsys, path=str(tmp_path / "nope" / "wg0.key"), state="absent")
+    result = module_result(capsys, path=str(tmp_path / "nope" / "wg0.key"), state="absent")
     assert result["changed"] is False and result["action"] == "none" and result["state"] == "absent"
     assert not (tmp_path / "nope").exists()
 
 
 def test_mode_option_and_mode_fix(tmp_path, capsys):
     key_path = tmp_path / "wg0.key"
-    result, _ = run_module(capsys, path=str(key_path), mode="0640")
+    result = module_result(capsys, path=str(key_path), mode="0640")
     assert result["changed"] is True and mode_of(key_path) == 0o640
-    again, _ = run_module(capsys, path=str(key_path), mode="0640")
+    again = module_result(capsys, path=str(key_path), mode="0640")
     assert again["changed"] is False
-    fixed, _ = run_module(capsys, path=str(key_path), diff=True)
+    fixed = module_result(capsys, path=str(key_path), diff=True)
     assert fixed["changed"] is True and fixed["action"] == "keep" and mode_of(key_path) == 0o600
     assert fixed["diff"]["before"]["mode"] == "0640" and fixed["diff"]["after"]["mode"] == "0600"
 
 
 def test_path_that_is_a_directory_fails_naming_path(tmp_path, capsys):
-    result, _ = run_module(capsys, path=str(tmp_path))
+    result = module_result(capsys, path=str(tmp_path))
     assert result["failed"] is True and result["msg"].startswith("path: ")
 
 
@@ -252,13 +260,13 @@ def test_group_writable_directory_warns(tmp_path, capsys, monkeypatch):
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o775)
-    result, _ = run_module(capsys, path=str(shared / "wg0.key"))
+    result = module_result(capsys, path=str(shared / "wg0.key"))
     assert result["changed"] is True
     assert len(warnings) == 1 and "%s is writable by group or others" % shared in warnings[0]
 
 
 def test_bad_choice_is_rejected_by_the_argument_spec(tmp_path, capsys):
-    result, _ = run_module(capsys, path=str(tmp_path / "k"), regenerate="sometimes")
+    result = module_result(capsys, path=str(tmp_path / "k"), regenerate="sometimes")
     assert result["failed"] is True and "regenerate" in result["msg"]
 
 
@@ -275,14 +283,14 @@ def test_private_key_bytes_appear_nowhere_in_any_output(tmp_path, capsys):
         (False, {"regenerate": "fail"}),
         (True, {"regenerate": "always"}),
     ]:
-        _, out = run_module(capsys, check_mode=check_mode, diff=True, path=str(key_path), **args)
+        out = module_output(capsys, check_mode=check_mode, diff=True, path=str(key_path), **args)
         outputs.append(out)
     raw = key_of(key_path)
     for out in outputs:
         assert_no_secret(out, raw)
     # After a regeneration, neither the old nor the new key is in the output.
-    _, out = run_module(capsys, diff=True, path=str(key_path), regenerate="always")
+    out = module_output(capsys, diff=True, path=str(key_path), regenerate="always")
     assert_no_secret(out, raw)
     assert_no_secret(out, key_of(key_path))
-    _, out = run_module(capsys, diff=True, path=str(key_path), state="absent")
+    out = module_output(capsys, diff=True, path=str(key_path), state="absent")
     assert_no_secret(out, raw)
