@@ -43,7 +43,10 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common impor
     write_file_atomic,
 )
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import (
+    META_PREFIX,
+    canonical_networks,
     key_problem,
+    parse_cidr,
     parse_config,
     parse_dump,
     parse_endpoint,
@@ -76,13 +79,15 @@ Rule = collections.namedtuple("Rule", "family priority src table fwmark invert s
 class PeerState:
     """One peer, desired or live. Secrets (psk value) stay in memory, never in results."""
 
-    __slots__ = ("public_key", "allowed_ips", "endpoint", "endpoint_candidates", "keepalive",
+    __slots__ = ("public_key", "allowed_ips", "networks", "endpoint", "endpoint_candidates", "keepalive",
                  "psk_path", "psk_value", "psk_known", "description", "label")
 
     def __init__(self, public_key, allowed_ips=(), endpoint=None, endpoint_candidates=None, keepalive=None,
-                 psk_path=None, psk_value=None, psk_known=True, description=None, label=None):
+                 psk_path=None, psk_value=None, psk_known=True, description=None, label=None, networks=None):
         self.public_key = public_key
-        self.allowed_ips = sorted(allowed_ips, key=_net_sort_key)
+        # CIDR strings: desired ones canonical and sorted, live ones as ``wg show dump`` prints them
+        self.allowed_ips = list(allowed_ips)
+        self.networks = networks  # desired only: the ip_network objects (routes are derived from them)
         self.endpoint = endpoint
         self.endpoint_candidates = endpoint_candidates
         self.keepalive = keepalive
@@ -94,7 +99,7 @@ class PeerState:
 
     def view(self):
         """What diffs show: never the preshared key, only whether there is one."""
-        view = {"allowed_ips": [str(n) for n in self.allowed_ips], "persistent_keepalive": self.keepalive,
+        view = {"allowed_ips": list(self.allowed_ips), "persistent_keepalive": self.keepalive,
                 "preshared_key": bool(self.psk_path or self.psk_value)}
         if self.endpoint is not None:
             view["endpoint"] = self.endpoint
@@ -132,10 +137,6 @@ class State:
 
     def address_strings(self):
         return sorted((str(a) for a in self.addresses), key=lambda s: (":" in s, s))
-
-
-def _net_sort_key(net):
-    return (net.version, int(net.network_address), net.prefixlen)
 
 
 def _family(net):
@@ -281,19 +282,32 @@ def _build_peers(peer_params, resolver):
         keepalive = spec.get("persistent_keepalive")
         if keepalive is not None and not 0 <= keepalive <= 65535:
             raise TunnelgateError(option + ".persistent_keepalive", "must be in 0-65535 seconds, got %s" % keepalive, label)
-        nets = []
+        nets = {}
         for text in spec.get("allowed_ips") or []:
-            net = _parse_network(text, option + ".allowed_ips", label)
-            if net in nets:
+            try:
+                version, value, plen, canonical = parse_cidr(text)
+            except ValueError as exc:
+                raise TunnelgateError(option + ".allowed_ips", "%r is not a valid IPv4/IPv6 network (CIDR): %s"
+                                      % (text, exc), label) from None
+            if canonical in nets:
                 continue
-            if net in owners:
+            if canonical in owners:
                 raise TunnelgateError(option + ".allowed_ips", "%s is also allowed for peer %s; an address range "
-                                      "can belong to one peer only" % (net, owners[net]), label)
-            owners[net] = label
-            nets.append(net)
-        peers[key] = PeerState(key, nets, endpoint, candidates, keepalive or None, psk_path=psk_path,
-                               description=description, label=label)
+                                      "can belong to one peer only" % (canonical, owners[canonical]), label)
+            owners[canonical] = label
+            nets[canonical] = (version, value, plen)
+        order = sorted(nets, key=nets.get)
+        peers[key] = PeerState(key, order, endpoint, candidates, keepalive or None, psk_path=psk_path,
+                               description=description, label=label, networks=[nets[c] for c in order])
     return peers
+
+
+def _collapse(family, nets):
+    """Collapse (version, int, plen) tuples of one family into the fewest networks."""
+    if not nets:
+        return []
+    cls = ipaddress.IPv4Network if family == 4 else ipaddress.IPv6Network
+    return ipaddress.collapse_addresses(cls((value, plen)) for _version, value, plen in nets)
 
 
 def _build_routing(desired, table, routing):
@@ -306,26 +320,29 @@ def _build_routing(desired, table, routing):
     sources = [_parse_network(s, "routing.sources") for s in routing.get("sources") or []]
     excludes = [_parse_network(s, "routing.exclude") for s in routing.get("exclude") or []]
     desired.table_option = table
-    all_nets = [net for peer in desired.peers.values() for net in peer.allowed_ips]
+    all_nets = [net for peer in desired.peers.values() for net in peer.networks]  # (version, int, plen)
     if table == "off":
         if sources or excludes:
             raise TunnelgateError("routing", "needs a routing table: set table to auto or a number, not off")
         desired.table_option = "off"
         return
     if table == "auto":
-        defaults = {_family(n) for n in all_nets if n.prefixlen == 0}
+        defaults = {version for version, _value, plen in all_nets if plen == 0}
         tunnel_table = desired.fwmark or DEFAULT_FULL_TUNNEL_TABLE
         if defaults or sources or excludes:
             desired.tunnel_table = str(tunnel_table)
         if defaults:
             if desired.fwmark is None:
                 desired.fwmark = tunnel_table
-        connected = [a.network for a in desired.addresses]
+        # wg-quick adds no route for what a route of the interface already covers (its own prefixes)
+        connected = [(a.version, int(a.network.network_address), a.network.prefixlen) for a in desired.addresses]
         for family in (4, 6):
-            nets = [n for n in all_nets if _family(n) == family and n.prefixlen > 0]
-            for net in ipaddress.collapse_addresses(nets):
-                if not any(net.version == c.version and net.subnet_of(c) for c in connected):
-                    desired.routes[Route(family, "main", str(net), "unicast")] += 1
+            bits = 32 if family == 4 else 128
+            nets = [n for n in all_nets if n[0] == family and n[2] > 0
+                    and not any(c[0] == family and n[2] >= c[2] and n[1] >> (bits - c[2]) == c[1] >> (bits - c[2])
+                                for c in connected)]
+            for net in _collapse(family, nets):
+                desired.routes[Route(family, "main", str(net), "unicast")] += 1
             if family in defaults:
                 desired.routes[Route(family, str(tunnel_table), "0.0.0.0/0" if family == 4 else "::/0", "unicast")] += 1
                 desired.rules[Rule(family, priority, None, "main", None, False, 0)] += 1
@@ -335,8 +352,7 @@ def _build_routing(desired, table, routing):
     else:
         desired.tunnel_table = str(table)
         for family in (4, 6):
-            nets = [n for n in all_nets if _family(n) == family]
-            for net in ipaddress.collapse_addresses(nets):
+            for net in _collapse(family, [n for n in all_nets if n[0] == family]):
                 desired.routes[Route(family, str(table), str(net), "unicast")] += 1
     for net in excludes:
         desired.routes[Route(_family(net), desired.tunnel_table, str(net), "throw")] += 1
@@ -425,7 +441,7 @@ def render_desired(desired, header=MANAGED_HEADER):
     for peer in desired.peers.values():
         items = [("PublicKey", peer.public_key)]
         if peer.allowed_ips:
-            items.append(("AllowedIPs", ", ".join(str(n) for n in peer.allowed_ips)))
+            items.append(("AllowedIPs", ", ".join(peer.allowed_ips)))
         if peer.endpoint:
             items.append(("Endpoint", peer.endpoint))
         if peer.keepalive:
@@ -437,14 +453,14 @@ def render_desired(desired, header=MANAGED_HEADER):
 
 def previous_tables(config_text):
     """The tunnel routing table a previous run's file set up (from its meta comment)."""
-    if not config_text:
-        return set()
-    try:
-        meta = parse_config(config_text).meta
-    except ValueError:
-        return set()
-    table = meta.get("table")
-    return {table} if table and table.isdigit() else set()
+    for line in (config_text or "").splitlines():
+        if line.startswith(META_PREFIX):
+            meta = dict(token.split("=", 1) for token in line[len(META_PREFIX):].split() if "=" in token)
+            table = meta.get("table")
+            return {table} if table and table.isdigit() else set()
+        if line.startswith("["):
+            break
+    return set()
 
 
 def render_dropin(desired, kind):
@@ -672,6 +688,13 @@ def _endpoint_matches(desired_peer, live_peer):
     return live is not None and live in (desired_peer.endpoint_candidates or set())
 
 
+def _same_networks(wanted, live):
+    """Same set of networks? Fast on the usual equal text; normalizes only when the text differs."""
+    if len(wanted) == len(live) and set(wanted) == set(live):
+        return True
+    return canonical_networks(wanted) == canonical_networks(live)
+
+
 def _secret_arg(plan, path, value, what):
     if path:
         return path
@@ -699,6 +722,7 @@ def plan_live(plan, desired, live):
     if desired.fwmark != live.fwmark:
         wg += ["fwmark", str(desired.fwmark or "off")]
     peer_args = []
+    unchanged = 0
     for key, peer in live.peers.items():
         if key not in desired.peers:
             plan.peers_removed.append(_peer_entry(peer))
@@ -717,15 +741,15 @@ def plan_live(plan, desired, live):
                 args += ["endpoint", peer.endpoint]
             if peer.keepalive:
                 args += ["persistent-keepalive", str(peer.keepalive)]
-            args += ["allowed-ips", ",".join(str(n) for n in peer.allowed_ips)]
+            args += ["allowed-ips", ",".join(peer.allowed_ips)]
             peer_args.append(args)
             plan.peers_added.append(_peer_entry(peer))
             tracker.add("peer %s" % key, None, peer.view())
             continue
         fields, args = [], ["peer", key]
-        if [str(n) for n in peer.allowed_ips] != [str(n) for n in current.allowed_ips]:
+        if not _same_networks(peer.allowed_ips, current.allowed_ips):
             fields.append("allowed_ips")
-            args += ["allowed-ips", ",".join(str(n) for n in peer.allowed_ips)]
+            args += ["allowed-ips", ",".join(peer.allowed_ips)]
         if not _endpoint_matches(peer, current):
             fields.append("endpoint")
             args += ["endpoint", peer.endpoint]
@@ -736,6 +760,11 @@ def plan_live(plan, desired, live):
         if wanted_psk != current.psk_value:
             fields.append("preshared_key")
             args += ["preshared-key", psk_arg or "/dev/null"]
+        if not fields:
+            unchanged += 1
+            continue
+        plan.peers_updated.append(_peer_entry(peer, fields))
+        peer_args.append(args)
         live_view = current.view()
         if peer.endpoint is None:
             live_view.pop("endpoint", None)
@@ -748,9 +777,8 @@ def plan_live(plan, desired, live):
         if peer.description:
             live_view["description"] = peer.description
         tracker.add("peer %s" % key, live_view, peer.view())
-        if fields:
-            plan.peers_updated.append(_peer_entry(peer, fields))
-            peer_args.append(args)
+    # Unchanged peers are only counted: a diff of thousands of identical peers helps nobody.
+    tracker.add("peers unchanged", unchanged, unchanged)
     if wg or peer_args:
         plan.wg_args = [wg + sum(peer_args[:WG_SET_PEERS_PER_CALL], [])]
         rest = peer_args[WG_SET_PEERS_PER_CALL:]
@@ -985,7 +1013,7 @@ def _result_base(name, plan, config_path):
 
 
 def run_interface(params, runner, host=None, check_mode=False, module=None, resolver=default_resolver,
-                  key_reader=read_text):
+                  key_reader=read_text, diff=True):
     """The module body: returns the result dict. Raises TunnelgateError / CommandError."""
     host = host or Host()
     name = params["name"]
@@ -997,7 +1025,7 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
     applier = Applier(runner, host, module)
 
     if params.get("state") == "absent":
-        return _run_absent(params, runner, host, applier, check_mode, file_before, dropin_before, owned)
+        return _run_absent(params, runner, host, applier, check_mode, file_before, dropin_before, owned, diff)
 
     desired = build_desired(params, resolver)
     desired.public_key = read_private_public_key(desired.private_key_path, key_reader)
@@ -1024,7 +1052,8 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
         plan.unit_enable = bool(params.get("enabled", True))
 
     result = _result_base(name, plan, config_path)
-    result["diff"] = _diff(config_path, file_before, file_after, plan)
+    if diff:
+        result["diff"] = _diff(config_path, file_before, file_after, plan)
     if params.get("enabled", True) and not host.systemd:
         result.setdefault("warnings", []).append(
             "enabled: systemd is not running on this host, so nothing brings %s up at boot; "
@@ -1134,7 +1163,7 @@ def _restore(runner, host, applier, module, snapshot, desired, name, tables, use
     return problems
 
 
-def _run_absent(params, runner, host, applier, check_mode, file_before, dropin_before, owned):
+def _run_absent(params, runner, host, applier, check_mode, file_before, dropin_before, owned, diff=True):
     name = params["name"]
     if not NAME_RE.match(name or ""):
         raise TunnelgateError("name", "%r is not a valid interface name" % (name,))
@@ -1152,7 +1181,8 @@ def _run_absent(params, runner, host, applier, check_mode, file_before, dropin_b
     plan.peers_removed = [_peer_entry(p) for p in live.peers.values()]
     plan.tracker.add("state", "present" if live.exists else "absent", "absent")
     result = _result_base(name, plan, config_path)
-    result["diff"] = _diff(config_path, file_before, None, plan)
+    if diff:
+        result["diff"] = _diff(config_path, file_before, None, plan)
     if check_mode or not plan.changed:
         return result
     applier.stop(name, active, file_before is not None, owned)
@@ -1202,7 +1232,7 @@ def wireguard_info(runner, name=None, now=None):
             peers.append({
                 "public_key": peer["public_key"],
                 "endpoint": peer["endpoint"],
-                "allowed_ips": [str(n) for n in peer["allowed_ips"]],
+                "allowed_ips": list(peer["allowed_ips"]),
                 "latest_handshake": handshake,
                 "latest_handshake_age": (int(now - handshake) if handshake and now is not None else None),
                 "transfer_rx": peer["transfer_rx"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+import socket
 
 KEY_B64_LEN = 44
 META_PREFIX = "# tunnelgate:"
@@ -79,6 +80,32 @@ def parse_endpoint(value):
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError("port %r is not in 1-65535" % port_text)
     return host, int(port_text)
+
+
+def parse_cidr(text):
+    """Fast CIDR parser for large peer lists: (version, network int, prefix length, canonical text).
+
+    Host bits are masked (as wg does). The canonical text comes from ``inet_ntop``, the function
+    ``wg`` itself prints addresses with, so it compares equal to ``wg show dump`` output. A missing
+    prefix length means a host (/32 or /128). Raises ValueError.
+    """
+    addr, slash, plen_text = str(text).strip().partition("/")
+    version, family, size = (6, socket.AF_INET6, 16) if ":" in addr else (4, socket.AF_INET, 4)
+    bits = size * 8
+    try:
+        packed = socket.inet_pton(family, addr)
+    except (OSError, ValueError):
+        raise ValueError("%r is not a valid IPv%d address" % (addr, version)) from None
+    if version == 4 and any(len(part) > 1 and part.startswith("0") for part in addr.split(".")):
+        raise ValueError("%r has leading zeros (ambiguous: octal or decimal?)" % addr)
+    if not slash:
+        plen = bits
+    elif plen_text.isdigit() and int(plen_text) <= bits:
+        plen = int(plen_text)
+    else:
+        raise ValueError("prefix length %r is not in 0-%d" % (plen_text, bits))
+    value = int.from_bytes(packed, "big") & (((1 << bits) - 1) ^ ((1 << (bits - plen)) - 1))
+    return version, value, plen, "%s/%d" % (socket.inet_ntop(family, value.to_bytes(size, "big")), plen)
 
 
 def format_endpoint(host, port):
@@ -184,9 +211,19 @@ def _none(value):
 
 
 def _parse_allowed_ips(text):
+    """The dump's allowed IPs as strings, as wg prints them (already masked, CIDR notation).
+
+    Kept as text for speed (a server may have thousands); ``canonical_networks`` normalizes.
+    """
     if _none(text) is None:
         return []
-    return [ipaddress.ip_network(item, strict=False) for item in text.split(",") if item]
+    return [item for item in text.split(",") if item]
+
+
+def canonical_networks(items):
+    """Normalized, sorted CIDR strings (IPv4 first) of networks given as text or objects."""
+    nets = [item if not isinstance(item, str) else ipaddress.ip_network(item, strict=False) for item in items]
+    return [str(n) for n in sorted(set(nets), key=lambda n: (n.version, int(n.network_address), n.prefixlen))]
 
 
 def parse_dump(text, name=None, keep_secrets=False):

@@ -305,13 +305,12 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = run_interface(module.params, CommandRunner(module), check_mode=module.check_mode, module=module)
+        result = run_interface(module.params, CommandRunner(module), check_mode=module.check_mode, module=module,
+                               diff=module._diff)
     except TunnelgateError as exc:
         module.fail_json(msg=str(exc), option=exc.option)
     except CommandError as exc:
         module.fail_json(msg=str(exc), rc=exc.rc, stderr=exc.stderr)
-    if not module._diff:
-        result.pop("diff", None)
     warnings = result.pop("warnings", [])
     for warning in warnings:
         module.warn(warning)

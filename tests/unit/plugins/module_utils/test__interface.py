@@ -121,12 +121,12 @@ def test_peer_validation_names_peer_and_option(peer_spec, option, text):
 
 def test_same_network_twice_for_one_peer_is_collapsed_not_an_error():
     desired = itf.build_desired(params(peers=[peer(PEER_A, ["10.66.3.2/32", "10.66.3.2/32"])]))
-    assert [str(n) for n in desired.peers[PEER_A].allowed_ips] == ["10.66.3.2/32"]
+    assert desired.peers[PEER_A].allowed_ips == ["10.66.3.2/32"]
 
 
 def test_host_bits_in_allowed_ips_are_masked_like_wg_does():
     desired = itf.build_desired(params(peers=[peer(PEER_A, ["10.70.1.2/16", "fd66:3::2:1/112"])]))
-    assert [str(n) for n in desired.peers[PEER_A].allowed_ips] == ["10.70.0.0/16", "fd66:3::2:0/112"]
+    assert desired.peers[PEER_A].allowed_ips == ["10.70.0.0/16", "fd66:3::2:0/112"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +533,7 @@ def test_live_state_is_read_from_dump_and_ip_json():
     assert live.exists and live.kind == "userspace" and live.mtu == 1420
     assert live.public_key == PUBLIC_B64 and live.listen_port == 51820 and live.fwmark is None
     assert live.address_strings() == ["10.66.3.1/24", "fd66:3::1/64"]  # link-local ignored
-    assert [str(n) for n in live.peers[PEER_B].allowed_ips] == ["10.66.3.3/32", "10.70.0.0/16"]
+    assert live.peers[PEER_B].allowed_ips == ["10.66.3.3/32", "10.70.0.0/16"]
     assert live.routes == collections.Counter({itf.Route(4, "main", "10.70.0.0/16", "unicast"): 1})
     assert itf.Rule(4, 32766, None, "main", None, False, None) in live.rules
 
@@ -544,6 +544,25 @@ def test_matching_live_state_plans_nothing():
     plan = plan_for(runner, params())[0]
     assert not plan.changed, plan.changes()
     assert not plan.tracker.has_differences
+
+
+def test_live_allowed_ips_in_another_order_or_spelling_are_no_change():
+    runner = FakeRunner(live_interface())
+    runner.tables[(4, "main")].append({"dst": "10.70.0.0/16", "dev": "wg0", "scope": "link"})
+    runner.live["peers"][PEER_A]["allowed"] = ["fd66:3:0:0::2/128", "10.66.3.2/32"]
+    plan = plan_for(runner, params())[0]
+    assert not plan.changed, plan.changes()
+
+
+def test_diff_lists_changed_peers_and_counts_the_rest():
+    runner = FakeRunner(live_interface())
+    runner.tables[(4, "main")].append({"dst": "10.70.0.0/16", "dev": "wg0", "scope": "link"})
+    p = params()
+    p["peers"][0]["allowed_ips"] = ["10.66.3.2/32"]
+    before, after = plan_for(runner, p)[0].tracker.get_before_after()
+    assert before["peer %s" % PEER_A]["allowed_ips"] == ["10.66.3.2/32", "fd66:3::2/128"]
+    assert after["peer %s" % PEER_A]["allowed_ips"] == ["10.66.3.2/32"]
+    assert "peer %s" % PEER_B not in after and after["peers unchanged"] == 1
 
 
 def test_roaming_endpoint_is_not_a_change_but_a_configured_one_is():

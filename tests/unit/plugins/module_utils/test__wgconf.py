@@ -117,7 +117,7 @@ def test_parse_dump_all_drops_secrets():
     peer = wg0["peers"][PUB_A]
     assert peer["preshared_key"] is True
     assert peer["endpoint"] == "172.30.3.11:41234"
-    assert peer["allowed_ips"] == [ipaddress.ip_network("10.66.3.2/32"), ipaddress.ip_network("fd66:3::2/128")]
+    assert peer["allowed_ips"] == ["10.66.3.2/32", "fd66:3::2/128"]
     assert (peer["latest_handshake"], peer["transfer_rx"], peer["transfer_tx"]) == (1764500000, 1200, 3400)
     assert peer["persistent_keepalive"] == 25
     v6peer = wg1["peers"][PUB_B]
@@ -133,6 +133,40 @@ def test_parse_dump_single_keeps_secrets_only_when_asked():
     assert parsed["wg0"]["private_key"] == PRIV
     assert parsed["wg0"]["peers"][PUB_A]["preshared_key_value"] == PSK
     assert PRIV not in repr(wc.parse_dump(single, name="wg0"))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("10.66.3.2/32", (4, 0x0A420302, 32, "10.66.3.2/32")),
+    ("10.66.3.2", (4, 0x0A420302, 32, "10.66.3.2/32")),
+    ("10.66.3.2/24", (4, 0x0A420300, 24, "10.66.3.0/24")),
+    ("0.0.0.0/0", (4, 0, 0, "0.0.0.0/0")),
+    ("::/0", (6, 0, 0, "::/0")),
+    ("FD66:3:0:0::2/128", (6, 0xFD660003000000000000000000000002, 128, "fd66:3::2/128")),
+    ("fd66:3::2:1/112", (6, 0xFD660003000000000000000000020000, 112, "fd66:3::2:0/112")),
+])
+def test_parse_cidr(text, expected):
+    assert wc.parse_cidr(text) == expected
+    assert expected[3] == str(ipaddress.ip_network(text, strict=False))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("10.66.3.300/32", "not a valid IPv4"),
+    ("10.66.3/24", "not a valid IPv4"),
+    ("010.66.3.1/32", "leading zeros|not a valid IPv4"),  # glibc's inet_pton already refuses it
+    ("10.66.3.1/33", "0-32"),
+    ("fd66::1/129", "0-128"),
+    ("fd66:::1/64", "not a valid IPv6"),
+    ("10.66.3.1/x", "0-32"),
+    ("", "not a valid"),
+])
+def test_parse_cidr_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        wc.parse_cidr(text)
+
+
+def test_canonical_networks_normalizes_text_and_objects():
+    assert wc.canonical_networks(["fd66:3:0::2/128", "10.66.3.9/24", ipaddress.ip_network("10.0.0.0/8"),
+                                  "10.66.3.0/24"]) == ["10.0.0.0/8", "10.66.3.0/24", "fd66:3::2/128"]
 
 
 def test_parse_dump_rejects_garbage():
