@@ -1,0 +1,258 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tunnelgate maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Verifier of the host_vpn scenario: what a user of site.yml relies on, proven with the lab internet.
+
+The tests run in file order and each leaves the lab as it found it (tunnels up):
+- the echo target sees only the server's address from both clients (IPv4 and IPv6, TCP and UDP),
+- DNS goes through the tunnel: the sink resolver sees the query from the server, never from a client,
+- with the tunnel down, nothing of the client reaches the internet (also sockets bound to eth0),
+- across a reboot the kill switch is closed before the tunnel is up (boot-time probe loop),
+- a `--limit client1` run (with or without the server) keeps client2's peer and changes nothing,
+- check mode on a fresh host changes nothing there nor on the server,
+- a third client gets a new address and the first two keep theirs,
+- key rotation of one client is live and leaves the other client alone,
+- playbooks/verify.yml passes and prints its table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import testinfra
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "resources", "tests"))
+import lab  # noqa: E402  pylint: disable=wrong-import-position
+
+SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(SCENARIO))
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+THIRD = os.path.join(SCENARIO, "inventory-third-client.yml")
+SERVER_ADDRESSES = {"172.30.5.10", "fd42:7467:5::10"}
+CLIENTS = ["host-vpn-client1", "host-vpn-client2"]
+
+testinfra_hosts = ["host-vpn-internet"]
+
+
+def node(name):
+    return testinfra.get_host("ansible://%s?ansible_inventory=%s" % (name, INVENTORY))
+
+
+def playbook(path, *args, extra_inventory=False):
+    argv = ["ansible-playbook", "-i", INVENTORY]
+    if extra_inventory:
+        argv += ["-i", THIRD]
+    argv += [path] + list(args)
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=SCENARIO, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def recap(output):
+    """{host: {'ok': n, 'changed': n, 'failed': n}} from a play recap."""
+    found = {}
+    for match in re.finditer(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M):
+        found[match.group(1)] = {"ok": int(match.group(2)), "changed": int(match.group(3)),
+                                 "unreachable": int(match.group(4)), "failed": int(match.group(5))}
+    return found
+
+
+def server_state():
+    return json.loads(node("host-vpn-server").file("/var/lib/tunnelgate/server.json").content_string)
+
+
+def server_peers():
+    out = node("host-vpn-server").check_output("wg show wg0 peers")
+    return set(out.split())
+
+
+def wait_handshake(name, timeout=60):
+    host = node(name)
+    end = time.time() + timeout
+    while time.time() < end:
+        dump = host.run("wg show wg0 latest-handshakes")
+        if dump.rc == 0 and dump.stdout.split() and int(dump.stdout.split()[-1]) > 0:
+            if time.time() - int(dump.stdout.split()[-1]) < 180:
+                return True
+        time.sleep(1)
+    return False
+
+
+def wait_booted(name, timeout=90):
+    end = time.time() + timeout
+    while time.time() < end:
+        result = node(name).run("systemctl is-system-running")
+        if result.stdout.strip() in ("running", "degraded"):
+            return
+        time.sleep(1)
+    raise AssertionError("%s did not finish booting" % name)
+
+
+def client_addresses(name):
+    return lab.global_addresses(node(name))
+
+
+def assert_nothing_from(sentinel, name, since, until=None):
+    seen = sentinel.seen_from(client_addresses(name), since, until)
+    assert seen == {"packets": 0, "requests": 0, "dns": 0}, "%s leaked: %s" % (name, seen)
+
+
+# --------------------------------------------------------------------------- traffic and DNS
+
+
+def test_echo_target_sees_only_the_server(host):
+    sentinel = lab.Sentinel(host)
+    since = sentinel.now()
+    for name in CLIENTS:
+        result = lab.probe(node(name), timeout=3)
+        for kind in ("tcp/v4", "udp/v4"):
+            assert result[kind] == "SRC 172.30.5.10", (name, kind, result)
+        for kind in ("tcp/v6", "udp/v6"):
+            assert result[kind] == "SRC fd42:7467:5::10", (name, kind, result)
+    time.sleep(1)
+    report = sentinel.report(since)
+    assert set(report["requests"]) <= SERVER_ADDRESSES and report["requests"], report
+    for name in CLIENTS:
+        assert_nothing_from(sentinel, name, since)
+
+
+def test_dns_goes_through_the_tunnel_never_from_a_client(host):
+    sentinel = lab.Sentinel(host)
+    since = sentinel.now()
+    for index, name in enumerate(CLIENTS):
+        client = node(name)
+        nameservers = [line.split()[1] for line in client.file("/etc/resolv.conf").content_string.splitlines()
+                       if line.startswith("nameserver")]
+        assert nameservers == ["10.66.5.1", "fd66:5::1"]
+        answer = client.run("getent ahostsv4 dnsleak-%s-%s.lab" % (index, int(since)))
+        assert answer.rc == 0 and "198.51.100.10" in answer.stdout, answer.stderr
+    time.sleep(1)
+    report = sentinel.report(since)
+    assert any(name.startswith("dnsleak-") for name in report["dns_names"]), report
+    assert set(report["dns"]) <= SERVER_ADDRESSES and report["dns"], report
+    for name in CLIENTS:
+        assert_nothing_from(sentinel, name, since)
+
+
+# --------------------------------------------------------------------------- kill switch
+
+
+def test_killswitch_holds_with_the_tunnel_down(host):
+    sentinel = lab.Sentinel(host)
+    client = node("host-vpn-client1")
+    client.check_output("systemctl stop wg-quick@wg0 || wg-quick down wg0")
+    try:
+        assert client.run("ip link show wg0").rc != 0
+        since = sentinel.now()
+        plain = lab.probe(client, timeout=1)
+        bound = lab.probe(client, bind_device="eth0", timeout=1)
+        dns = client.run("getent ahostsv4 tunnel-down.lab")
+        time.sleep(2)
+        assert all(v.startswith("fail") for v in plain.values()), plain
+        assert all(v.startswith("fail") for v in bound.values()), bound
+        assert dns.rc != 0
+        assert_nothing_from(sentinel, "host-vpn-client1", since)
+    finally:
+        client.check_output("systemctl start wg-quick@wg0")
+    assert wait_handshake("host-vpn-client1")
+    assert lab.probe(client, timeout=3)["tcp/v4"] == "SRC 172.30.5.10"
+
+
+def test_killswitch_holds_across_a_reboot(host):
+    sentinel = lab.Sentinel(host)
+    name = "host-vpn-client2"
+    node(name).check_output("mkdir -p /etc/lab && touch /etc/lab/boot-probe && rm -f /var/log/lab-boot-probe.log")
+    since = sentinel.now()
+    subprocess.run(["docker", "restart", name], check=True, capture_output=True)
+    try:
+        wait_booted(name)
+        assert wait_handshake(name), "no handshake after the reboot"
+        time.sleep(5)
+        log = node(name).file("/var/log/lab-boot-probe.log").content_string.splitlines()
+        assert len(log) > 20, "the boot probe loop did not run"
+        assert_nothing_from(sentinel, name, since)
+        assert node(name).check_output("systemctl is-active tunnelgate-killswitch-host.service") == "active"
+        assert lab.probe(node(name), timeout=3)["tcp/v6"] == "SRC fd42:7467:5::10"
+        resolv = node(name).file("/etc/resolv.conf").content_string
+        assert "nameserver 10.66.5.1" in resolv, "DNS is not back on the tunnel after the reboot"
+    finally:
+        node(name).run("rm -f /etc/lab/boot-probe; systemctl stop lab-boot-probe.service")
+
+
+# --------------------------------------------------------------------------- partial runs, new hosts
+
+
+def test_limit_to_one_client_keeps_the_other_peer(host):
+    before = server_state()
+    peers = server_peers()
+    assert len(peers) == 2
+    rc, out = playbook("converge.yml", "--limit", "host-vpn-client1")
+    assert rc == 0, out
+    assert recap(out)["host-vpn-client1"]["changed"] == 0, out
+    rc, out = playbook("converge.yml", "--limit", "host-vpn-server,host-vpn-client1")
+    assert rc == 0, out
+    rows = recap(out)
+    assert rows["host-vpn-server"]["changed"] == 0 and rows["host-vpn-client1"]["changed"] == 0, out
+    assert server_peers() == peers
+    assert server_state() == before
+    assert wait_handshake("host-vpn-client2")
+
+
+def test_check_mode_on_a_fresh_host_changes_nothing(host):
+    fresh = node("host-vpn-client3")
+    state_before = node("host-vpn-server").file("/var/lib/tunnelgate/server.json").sha256sum
+    resolv_before = fresh.file("/etc/resolv.conf").content_string
+    rc, out = playbook("converge.yml", "--check", "--diff", "--limit", "host-vpn-server,host-vpn-client3",
+                       extra_inventory=True)
+    assert rc == 0, out
+    assert recap(out)["host-vpn-server"]["changed"] == 0, out
+    assert not fresh.file("/etc/wireguard/keys/wg0.key").exists
+    assert fresh.run("ip link show wg0").rc != 0
+    assert fresh.run("iptables -S TUNNELGATE-OUT").rc != 0
+    assert fresh.file("/etc/resolv.conf").content_string == resolv_before
+    assert node("host-vpn-server").file("/var/lib/tunnelgate/server.json").sha256sum == state_before
+    assert len(server_peers()) == 2
+
+
+def test_a_third_client_does_not_renumber_the_others(host):
+    before = server_state()["peers"]
+    rc, out = playbook("converge.yml", extra_inventory=True)
+    assert rc == 0, out
+    after = server_state()["peers"]
+    for name in CLIENTS:
+        assert after[name] == before[name]
+    assert after["host-vpn-client3"]["addresses"] == ["10.66.5.4/32", "fd66:5::4/128"]
+    assert len(server_peers()) == 3
+    assert lab.probe(node("host-vpn-client3"), timeout=3)["tcp/v4"] == "SRC 172.30.5.10"
+    for name in CLIENTS:
+        assert wait_handshake(name)
+
+
+def test_key_rotation_is_live_and_leaves_the_others_alone(host):
+    before = server_state()["peers"]
+    rc, out = playbook(os.path.join(ROOT, "playbooks", "rotate_keys.yml"), "-e", "rotate_hosts=host-vpn-client1",
+                       extra_inventory=True)
+    assert rc == 0, out
+    after = server_state()["peers"]
+    assert after["host-vpn-client1"]["public_key"] != before["host-vpn-client1"]["public_key"]
+    assert after["host-vpn-client1"]["addresses"] == before["host-vpn-client1"]["addresses"]
+    assert after["host-vpn-client2"] == before["host-vpn-client2"]
+    assert after["host-vpn-client3"] == before["host-vpn-client3"]
+    client = node("host-vpn-client1")
+    assert client.check_output("wg show wg0 public-key") == after["host-vpn-client1"]["public_key"]
+    assert after["host-vpn-client1"]["public_key"] in server_peers()
+    assert wait_handshake("host-vpn-client1")
+    assert lab.probe(client, timeout=3)["tcp/v4"] == "SRC 172.30.5.10"
+
+
+def test_verify_playbook_passes_and_prints_the_table(host):
+    rc, out = playbook(os.path.join(ROOT, "playbooks", "verify.yml"), "-e", "verify_egress_url=tcp://198.51.100.10:80",
+                       extra_inventory=True)
+    assert rc == 0, out
+    for name in CLIENTS + ["host-vpn-client3"]:
+        row = next(line for line in out.splitlines() if name in line and "PASS" in line)
+        assert "172.30.5.10" in row and "iptables" in row, row
