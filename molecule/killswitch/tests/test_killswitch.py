@@ -50,7 +50,7 @@ def internet():
 def tunnel_up(name, tries=30):
     host = node(name)
     host.check_output("/usr/local/sbin/tg-tunnel-up")
-    for _ in range(tries):
+    for _attempt in range(tries):
         if host.run("ping -c 1 -W 1 10.66.4.1").rc == 0:
             return
         time.sleep(1)
@@ -68,7 +68,7 @@ def fire(state):
     sent = 0
     for name in CLIENTS:
         host = node(name)
-        for _ in range(ROUNDS):
+        for _round in range(ROUNDS):
             for kind, run in (("host", lambda h=host: lab.probe(h, None, TIMEOUT)),
                               ("host-bound-eth0", lambda h=host: lab.probe(h, "eth0", TIMEOUT)),
                               ("pod", lambda h=host: pod_probe(h))):
@@ -218,7 +218,7 @@ def test_reboot_switch_closed_before_the_network(internet):
         subprocess.run(["docker", "restart", name], check=True, capture_output=True)
     for name in CLIENTS:
         host = node(name)
-        for _ in range(60):
+        for _attempt in range(60):
             if host.run("systemctl is-active lab-uplink.service").stdout.strip() == "active":
                 break
             time.sleep(1)
