@@ -32,7 +32,7 @@ import lab  # noqa: E402  pylint: disable=wrong-import-position
 SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(SCENARIO))
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-THIRD = os.path.join(SCENARIO, "inventory-third-client.yml")
+THIRD = os.path.join(SCENARIO, "inventory", "third-client.yml")
 SERVER_ADDRESSES = {"172.30.5.10", "fd42:7467:5::10"}
 CLIENTS = ["host-vpn-client1", "host-vpn-client2"]
 
