@@ -317,6 +317,7 @@ class IptablesBackend:
         self.names = chain_order(mode, "iptables")
         self.plans = {}
         self.bins = {}
+        self.warnings = []
 
     def available(self):
         return bool(self.runner.bin_path("iptables-save", required=False))
@@ -362,6 +363,10 @@ class IptablesBackend:
                 continue
             chains = [(name, for_family(rules, family)) for name, rules in build_chains(spec, "iptables")]
             hook = choose_hook(spec, family, live["chains"], docker)
+            if hook not in BUILTIN_CHAINS and not any(jump_target(t) == hook for t in live["rules"].get("FORWARD", [])):
+                self.warnings.append(
+                    "forward_chain: nothing in the IPv%d FORWARD chain jumps to %s yet, so the forward kill switch "
+                    "takes effect when Docker starts and hooks it (Docker keeps our rules in it)" % (family, hook))
             self.plans[family] = FamilyPlan(self.names, chains, hook, live, family)
         return self
 

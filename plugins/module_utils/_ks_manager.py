@@ -194,6 +194,8 @@ def run_module(module, runner, rules_dir=RULES_DIR, unit_dir=UNIT_DIR):
     for warning in spec.warnings:
         module.warn(warning)
     killswitch = Killswitch(spec, runner, module=module, rules_dir=rules_dir, unit_dir=unit_dir).plan()
+    for warning in killswitch.backend.warnings:
+        module.warn(warning)
     result = killswitch.result()
     if module._diff:
         result["diff"] = killswitch.diff()

@@ -253,6 +253,7 @@ class NftablesBackend:
         self.after = []
         self.file_text = None
         self.apply_text = None
+        self.warnings = []
 
     def available(self):
         return bool(self.runner.bin_path("nft", required=False))

@@ -212,6 +212,16 @@ def test_forward_docker_user_boot_creates_chain(dirs):
             "-j TUNNELGATE-FWD 2>/dev/null || /usr/sbin/iptables -w -I DOCKER-USER 1 -j TUNNELGATE-FWD'") in unit
 
 
+def test_docker_user_not_hooked_yet_warns(dirs):
+    module = FakeModule(dict(mode="forward", interfaces=["wg0"], sources=["br-x"], forward_chain="DOCKER-USER", persist=False))
+    mgr.run_module(module, FakeHost(), rules_dir=dirs[0], unit_dir=dirs[1])
+    assert len(module.warnings) == 2 and all("DOCKER-USER" in w for w in module.warnings)
+    hooked = FakeHost(v4=fixture("iptables-nft-v4.save"), v6=fixture("iptables-nft-v6.save"))
+    module = FakeModule(dict(mode="forward", interfaces=["wg0"], sources=["br-x"], forward_chain="DOCKER-USER", persist=False))
+    mgr.run_module(module, hooked, rules_dir=dirs[0], unit_dir=dirs[1])
+    assert module.warnings == []
+
+
 def test_warning_reaches_the_module(dirs):
     module = FakeModule(dict(mode="forward", interfaces=["wg0"], sources=["10.244.0.0/16"], persist=False))
     mgr.run_module(module, FakeHost(), rules_dir=dirs[0], unit_dir=dirs[1])
