@@ -597,7 +597,7 @@ def server_plan(hostvars, server, groups, profiles, state=None, public_key=None,
         if address not in (None, "", []):
             explicit[host] = address
 
-    member_names = [h for h, _ in members]
+    member_names = [h for h, _profile in members]
     seen_keys = {}
     for host in member_names:
         if host in keys:

@@ -35,25 +35,25 @@ def test_filter_registered_and_documented(name):
 
 
 def test_error_becomes_ansible_filter_error_with_variable_and_host():
-    _, profile_for_host = load("profile_for_host")
+    _module, profile_for_host = load("profile_for_host")
     with pytest.raises(AnsibleFilterError, match=r"^tunnelgate_profile \(host web1\): 'nope' is not a profile"):
         profile_for_host({"a": {"server": "s", "network": "10.66.0.0/24"}}, "web1", "nope")
 
 
 def test_allocate_through_filter():
-    _, allocate = load("allocate_addresses")
+    _module, allocate = load("allocate_addresses")
     out = allocate("10.66.0.0/24", ["c1", "c2"], "10.66.0.1/24", {"c2": ["10.66.0.9/32"]})
     assert out == {"c1": ["10.66.0.2/32"], "c2": ["10.66.0.9/32"]}
 
 
 def test_valid_wireguard_key_through_filter():
-    _, check = load("valid_wireguard_key")
+    _module, check = load("valid_wireguard_key")
     assert check(base64.b64encode(bytes(32)).decode()) is True
     assert check("not-a-key") is False
 
 
 def test_cidr_overlaps_through_filter():
-    _, overlaps = load("cidr_overlaps")
+    _module, overlaps = load("cidr_overlaps")
     assert overlaps(["10.66.0.0/24"], ["10.66.0.0/16"]) == [["10.66.0.0/24", "10.66.0.0/16"]]
     with pytest.raises(AnsibleFilterError, match="not a valid IPv4/IPv6 CIDR"):
         overlaps(["nope"], ["10.0.0.0/8"])
