@@ -31,7 +31,7 @@ def internet(host):
 
 
 def wait_for_ping(node, address, tries=30):
-    for _ in range(tries):
+    for dummy_try in range(tries):
         if node.run("ping -c 1 -W 1 %s" % address).rc == 0:
             return True
         time.sleep(1)
