@@ -81,10 +81,18 @@ def write_file_atomic(path, content, mode=0o600, module=None):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if module is not None:
-            module.atomic_move(tmp_path, path, unsafe_writes=False)
-        else:
-            os.replace(tmp_path, path)
+        # atomic_move gives a NEW file 0666 & ~umask (and an existing one its old mode) before our
+        # chmod: a umask of 077 and tightening an existing file first keep a secret private throughout.
+        if os.path.exists(path):
+            os.chmod(path, mode & os.stat(path).st_mode)
+        old_umask = os.umask(0o077)
+        try:
+            if module is not None:
+                module.atomic_move(tmp_path, path, unsafe_writes=False)
+            else:
+                os.replace(tmp_path, path)
+        finally:
+            os.umask(old_umask)
         os.chmod(path, mode)
     finally:
         if os.path.exists(tmp_path):
