@@ -256,3 +256,19 @@ def test_verify_playbook_passes_and_prints_the_table(host):
     for name in CLIENTS + ["host-vpn-client3"]:
         row = next(line for line in out.splitlines() if name in line and "PASS" in line)
         assert "172.30.5.10" in row and "iptables" in row, row
+
+
+def test_verify_playbook_fails_a_host_whose_tunnel_is_down(host):
+    client = node("host-vpn-client3")
+    client.check_output("systemctl stop wg-quick@wg0")
+    try:
+        rc, out = playbook(os.path.join(ROOT, "playbooks", "verify.yml"), "-e",
+                           "verify_egress_url=tcp://198.51.100.10:80", extra_inventory=True)
+    finally:
+        client.check_output("systemctl start wg-quick@wg0")
+    assert rc != 0, out
+    row = next(line for line in out.splitlines() if "host-vpn-client3 " in line and "FAIL" in line)
+    assert "tunnel" in row and "handshake" in row, row
+    rows = recap(out)
+    assert rows["host-vpn-client3"]["failed"] == 1 and rows["host-vpn-client1"]["failed"] == 0, out
+    assert wait_handshake("host-vpn-client3")
