@@ -73,6 +73,8 @@ stage_build() {
 stage_lint() {
     tg_log "ansible-lint (production profile)"
     ansible-lint --profile production --offline
+    tg_log "antsibull-changelog lint (changelog fragments)"
+    antsibull-changelog lint
 }
 
 stage_molecule() {
