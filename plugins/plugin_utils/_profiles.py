@@ -366,7 +366,11 @@ def profile_for_host(profiles, host, choice=None, servers=None):
 
     With a single profile defined, a host without ``tunnelgate_profile`` uses it.
     """
-    checked = validate_profiles(profiles, host, servers)
+    return choose_profile(validate_profiles(profiles, host, servers), host, choice)
+
+
+def choose_profile(checked, host, choice=None):
+    """``profile_for_host`` over profiles already validated (one validation for a whole fleet)."""
     if choice in (None, ""):
         if len(checked) == 1:
             return dict(next(iter(checked.values())))
@@ -419,10 +423,11 @@ def allocate_addresses(network, hosts, server_address=None, state=None, explicit
     nets = _networks(network, "network", None)
     state = state or {}
     explicit = {h: v for h, v in (explicit or {}).items() if v not in (None, "", [])}
-    taken = {}  # str(ip) -> owner
+    taken = {}  # _key(ip) -> owner
+    cursor = {}  # network -> where the search for a free address resumes (nothing is freed meanwhile)
 
     def claim(ip, owner, variable):
-        key = str(ip)
+        key = _key(ip)
         if key in taken and taken[key] != owner:
             other = taken[key]
             if other == "(server)":
@@ -434,9 +439,9 @@ def allocate_addresses(network, hosts, server_address=None, state=None, explicit
     for item in _as_list(server_address, "server_address", None):
         claim(parse_cidr(item, "server_address").ip, "(server)", "server_address")
     for net in nets:
-        taken.setdefault(str(net.network), "(network)")
+        taken.setdefault(_key(net.network), "(network)")
         if net.version == 4:
-            taken.setdefault(str(net.broadcast), "(broadcast)")
+            taken.setdefault(_key(net.broadcast), "(broadcast)")
 
     result = {h: {} for h in hosts}
     # 1. explicit addresses win for their own host.
@@ -455,13 +460,13 @@ def allocate_addresses(network, hosts, server_address=None, state=None, explicit
                 continue  # the network changed: the old address is void
             if host in result and net.version in result[host]:
                 continue  # an explicit address replaced it
-            if str(net.ip) in taken and taken[str(net.ip)] != host:
+            if _key(net.ip) in taken and taken[_key(net.ip)] != host:
                 if host not in result:
                     continue
                 raise InventoryError("tunnelgate_address", "%s is remembered by the server as host %s's address "
-                                     "and also given to host %s" % (net.ip, host, taken[str(net.ip)]),
-                                     taken[str(net.ip)])
-            taken[str(net.ip)] = host
+                                     "and also given to host %s" % (net.ip, host, taken[_key(net.ip)]),
+                                     taken[_key(net.ip)])
+            taken[_key(net.ip)] = host
             if host in result:
                 result[host][net.version] = "%s/%d" % (net.ip, 32 if net.version == 4 else 128)
     # 3. the rest: lowest free address.
@@ -474,10 +479,10 @@ def allocate_addresses(network, hosts, server_address=None, state=None, explicit
             if net.version == 6 and v4:
                 offset = int(parse_cidr(v4, "x").ip) - int(next(n for n in nets if n.version == 4).network)
                 candidate = netaddr.IPAddress(net.first + offset, 6)
-                if candidate in net and str(candidate) not in taken:
+                if candidate in net and _key(candidate) not in taken:
                     ip = candidate
             if ip is None:
-                ip = _first_free(net, taken)
+                ip = _first_free(net, taken, cursor)
             if ip is None:
                 raise InventoryError("tunnelgate_profiles", "tunnel network %s is full: no address left for "
                                      "this host" % net, host)
@@ -486,13 +491,19 @@ def allocate_addresses(network, hosts, server_address=None, state=None, explicit
     return {h: [result[h][v] for v in sorted(result[h])] for h in hosts}
 
 
-def _first_free(net, taken):
+def _key(ip):
+    return (ip.version, int(ip))
+
+
+def _first_free(net, taken, cursor):
+    """Lowest free address of ``net``; ``cursor`` remembers where the last search ended, so
+    allocating N new hosts is O(N + size of the used range), not O(N^2)."""
     last = net.last - 1 if net.version == 4 else net.last
-    value = net.first + 1
+    value = max(net.first + 1, cursor.get(net, 0))
     while value <= last:
-        ip = netaddr.IPAddress(value, net.version)
-        if str(ip) not in taken:
-            return ip
+        if (net.version, value) not in taken:
+            cursor[net] = value + 1
+            return netaddr.IPAddress(value, net.version)
         value += 1
     return None
 
@@ -502,11 +513,9 @@ def _first_free(net, taken):
 # ---------------------------------------------------------------------------------------------
 
 def _group_hosts(groups, names):
-    seen = []
+    seen = set()
     for group in names:
-        for host in (groups or {}).get(group, []) or []:
-            if host not in seen:
-                seen.append(host)
+        seen.update((groups or {}).get(group, []) or [])
     return sorted(seen)
 
 
@@ -581,7 +590,7 @@ def server_plan(hostvars, server, groups, profiles, state=None, public_key=None,
     keys = {}
     explicit = {}
     for host in inventory_clients:
-        profile = profile_for_host(profiles, host, _hv(hostvars, host, "tunnelgate_profile"), servers or None)
+        profile = choose_profile(checked, host, _hv(hostvars, host, "tunnelgate_profile"))
         if profile["kind"] != "server" or profile["server"] != server:
             continue
         members.append((host, profile["name"]))
@@ -598,6 +607,7 @@ def server_plan(hostvars, server, groups, profiles, state=None, public_key=None,
             explicit[host] = address
 
     member_names = [h for h, _profile in members]
+    is_member = set(member_names)
     seen_keys = {}
     for host in member_names:
         if host in keys:
@@ -610,14 +620,15 @@ def server_plan(hostvars, server, groups, profiles, state=None, public_key=None,
 
     active = [h for h in member_names if h in keys]
     pending = [h for h in member_names if h not in keys]
-    removed = sorted(h for h in old["peers"] if h not in member_names) if prune else []
-    kept_state = {h: e["addresses"] for h, e in old["peers"].items() if h not in removed}
+    removed = sorted(h for h in old["peers"] if h not in is_member) if prune else []
+    is_removed = set(removed)
+    kept_state = {h: e["addresses"] for h, e in old["peers"].items() if h not in is_removed}
     addresses = allocate_addresses(main["network"], active, main["server_address"], kept_state, explicit)
 
     profile_of = dict(members)
     new_peers = {}
     for host, entry in old["peers"].items():
-        if host not in removed and host not in member_names:
+        if host not in is_removed and host not in is_member:
             new_peers[host] = entry  # prune is off: keep what we do not know about
     for host in active:
         new_peers[host] = {"addresses": addresses[host], "public_key": keys[host], "profile": profile_of[host]}

@@ -251,6 +251,21 @@ def test_adding_a_host_never_renumbers_another():
     assert second["c"] == ["10.66.5.5/32", "fd66:5::5/128"]
 
 
+def test_new_hosts_fill_every_gap_in_order():
+    # remembered hosts hold .3 and .6: the new ones take .2, .4, .5, .7 (the search resumes, never skips)
+    state = {"x": ["10.66.5.3/32"], "y": ["10.66.5.6/32"]}
+    out = p.allocate_addresses(["10.66.5.0/24"], ["a", "b", "c", "d", "x", "y"], ["10.66.5.1/24"], state=state)
+    assert [out[h] for h in "abcd"] == [["10.66.5.2/32"], ["10.66.5.4/32"], ["10.66.5.5/32"], ["10.66.5.7/32"]]
+    assert out["x"] == ["10.66.5.3/32"] and out["y"] == ["10.66.5.6/32"]
+
+
+def test_full_network_is_reported_naming_the_host():
+    hosts = ["h%d" % i for i in range(3)]
+    with pytest.raises(p.InventoryError) as info:
+        p.allocate_addresses(["10.66.5.0/30"], hosts, ["10.66.5.1/30"])
+    assert "full" in str(info.value) and "h1" in str(info.value)
+
+
 def test_removing_a_host_never_renumbers_another_and_frees_nothing_in_use():
     first = p.allocate_addresses(NET, ["a", "b", "c"], SRV)
     state = {h: v for h, v in first.items() if h != "a"}
