@@ -46,7 +46,7 @@ def inventory(size):
 
 def median_seconds(call, runs):
     times = []
-    for _ in range(runs):
+    for dummy in range(runs):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
