@@ -5,14 +5,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 
 import pytest
-
-from ansible.module_utils import basic
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _interface as itf
 from ansible_collections.tunnelgate.wireguard.plugins.modules import info, interface
@@ -20,16 +17,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.modules import info, inter
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "module_utils"))
 from test__interface import FakeRunner, PEER_A, PRIVATE_B64, PSK_B64, PUBLIC_B64, live_interface  # noqa: E402
 
-try:
-    from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
-except ImportError:  # pragma: no cover - older ansible-core
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        data = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", data):
-            yield
+from module_args import patch_module_args  # noqa: E402  (tests/unit is on sys.path)
 
 
 def run_main(module, capsys, monkeypatch, runner, check_mode=False, diff=False, **args):

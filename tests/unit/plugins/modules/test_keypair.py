@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import stat
@@ -19,16 +18,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _keypa
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._x25519 import public_key
 from ansible_collections.tunnelgate.wireguard.plugins.modules import keypair
 
-try:
-    from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
-except ImportError:  # pragma: no cover - older ansible-core
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        data = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", data):
-            yield
+from module_args import patch_module_args  # noqa: E402  (tests/unit is on sys.path)
 
 
 # A clamped private key, so regenerate=fail accepts it (wg genkey stores keys clamped).
