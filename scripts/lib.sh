@@ -38,7 +38,8 @@ tg_docker() {
     if ! /usr/bin/docker info >/dev/null 2>&1; then
         tg_log "starting the Docker engine (dockerd)"
         mkdir -p /var/log
-        nohup /usr/sbin/dockerd >/var/log/tunnelgate-dockerd.log 2>&1 &
+        # in a subshell: the engine is not a job of this shell, so `wait` never waits for it
+        (nohup /usr/sbin/dockerd >/var/log/tunnelgate-dockerd.log 2>&1 &)
         for _ in $(seq 1 60); do /usr/bin/docker info >/dev/null 2>&1 && break; sleep 1; done
         /usr/bin/docker info >/dev/null 2>&1 || { tail -20 /var/log/tunnelgate-dockerd.log >&2; return 1; }
     fi

@@ -77,22 +77,54 @@ stage_lint() {
     antsibull-changelog lint
 }
 
+count_alive() {
+    local alive=0 pid
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done
+    echo "$alive"
+}
+
+# One scenario, its output in a log file; prints one line with the verdict.
+run_scenario() {
+    local scenario=$1 log="$TG_CACHE/molecule-logs/$1.log" start=$SECONDS
+    echo running >"$log.verdict"
+    if molecule test -s "$scenario" >"$log" 2>&1; then
+        printf 'molecule %s: passed in %ss\n' "$scenario" $((SECONDS - start))
+        echo passed >"$log.verdict"
+    else
+        printf 'molecule %s: FAILED after %ss (log: %s)\n' "$scenario" $((SECONDS - start)) "$log"
+        echo failed >"$log.verdict"
+    fi
+}
+
+# Scenarios are independent (own network, own container names): TG_MOLECULE_JOBS of them run at
+# once (default 2; they mostly wait on boots, handshakes and timeouts). The log of a failed one is printed.
 stage_molecule() {
     tg_images
-    local scenarios=("$@")
+    local scenarios=("$@") jobs=${TG_MOLECULE_JOBS:-2} i
     if [ ${#scenarios[@]} -eq 0 ]; then
-        mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | grep -v '^resources$' | sort)
+        # longest first, so the slowest scenarios do not end up waiting in the queue
+        scenarios=(killswitch host_vpn interface keypair)
+        mapfile -t -O ${#scenarios[@]} scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' \
+            | xargs -n1 basename | grep -v -x -e resources -e killswitch -e host_vpn -e interface -e keypair | sort)
+        for i in "${!scenarios[@]}"; do [ -f "molecule/${scenarios[$i]}/molecule.yml" ] || unset "scenarios[$i]"; done
     fi
-    local failed=()
+    mkdir -p "$TG_CACHE/molecule-logs"
+    tg_log "molecule test: ${scenarios[*]} ($jobs at a time)"
+    local failed=() pids=() scenario pid
     for scenario in "${scenarios[@]}"; do
-        tg_log "molecule test -s $scenario"
-        local start=$SECONDS
-        if molecule test -s "$scenario"; then
-            printf 'molecule %s: passed in %ss\n' "$scenario" $((SECONDS - start))
-        else
-            printf 'molecule %s: FAILED after %ss\n' "$scenario" $((SECONDS - start))
-            failed+=("$scenario")
-        fi
+        while [ "${#pids[@]}" -gt 0 ] && [ "$(count_alive "${pids[@]}")" -ge "$jobs" ]; do
+            wait -n "${pids[@]}" 2>/dev/null || true
+        done
+        run_scenario "$scenario" &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || true; done
+    for scenario in "${scenarios[@]}"; do
+        [ "$(cat "$TG_CACHE/molecule-logs/$scenario.log.verdict")" = passed ] || failed+=("$scenario")
+    done
+    for scenario in "${failed[@]}"; do
+        tg_log "log of the failed scenario $scenario"
+        cat "$TG_CACHE/molecule-logs/$scenario.log"
     done
     [ ${#failed[@]} -eq 0 ] || { tg_log "failed scenarios: ${failed[*]}"; return 1; }
 }
