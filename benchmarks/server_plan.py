@@ -26,7 +26,9 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "unit"))
-import conftest  # noqa: E402,F401  (makes ansible_collections.tunnelgate.wireguard importable)
+import conftest  # noqa: E402  (the unit tests' import set-up)
+
+sys.path.insert(0, conftest.collection_root())
 
 from ansible_collections.tunnelgate.wireguard.plugins.plugin_utils._profiles import server_plan  # noqa: E402
 
@@ -79,8 +81,8 @@ def main():
         smaller = by_size.get(row["clients"] // 10)
         ratio_first = "%.1f" % (row["first_run_s"] / smaller["first_run_s"]) if smaller else "-"
         ratio_rerun = "%.1f" % (row["rerun_s"] / smaller["rerun_s"]) if smaller else "-"
-        print("%8d %12.4f %8s %12.4f %8s %14.4f" % (row["clients"], row["first_run_s"], ratio_first,
-                                                 row["rerun_s"], ratio_rerun, row["one_new_host_s"]))
+        print("%8d %12.4f %8s %12.4f %8s %14.4f" % (
+            row["clients"], row["first_run_s"], ratio_first, row["rerun_s"], ratio_rerun, row["one_new_host_s"]))
     out_dir = os.path.join(ROOT, "benchmarks", "results")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "server_plan-%d.json" % time.time()), "w", encoding="utf-8") as handle:

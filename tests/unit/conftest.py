@@ -6,7 +6,8 @@ import sys
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def _collection_root():
+def collection_root():
+    """The directory that holds ansible_collections/tunnelgate/wireguard (made if needed)."""
     # Inside ansible-test the checkout already sits at .../ansible_collections/tunnelgate/wireguard.
     parts = ROOT.split(os.sep)
     if parts[-3:-1] == ["ansible_collections", "tunnelgate"] and parts[-1] == "wireguard":
@@ -20,4 +21,4 @@ def _collection_root():
     return base
 
 
-sys.path.insert(0, _collection_root())
+sys.path.insert(0, collection_root())
