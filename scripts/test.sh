@@ -122,6 +122,7 @@ stage_molecule() {
     for scenario in "${scenarios[@]}"; do
         [ "$(cat "$TG_CACHE/molecule-logs/$scenario.log.verdict")" = passed ] || failed+=("$scenario")
     done
+    printf 'molecule scenarios: %s passed, %s failed\n' $((${#scenarios[@]} - ${#failed[@]})) ${#failed[@]}
     for scenario in "${failed[@]}"; do
         tg_log "log of the failed scenario $scenario"
         cat "$TG_CACHE/molecule-logs/$scenario.log"
@@ -140,7 +141,15 @@ main() {
         lint) stage_lint ;;
         build) stage_build ;;
         molecule) stage_molecule "$@" ;;
-        all) stage_unit; stage_sanity; stage_lint; stage_build; stage_molecule ;;
+        all)
+            stage_unit
+            stage_sanity
+            stage_lint
+            stage_build
+            stage_molecule
+            # (set -e: reaching this line means every stage passed)
+            echo "test stages (unit, sanity, lint, build, molecule): 5 passed, 0 failed"
+            ;;
         *) echo "usage: $0 [all|unit|sanity|lint|build|molecule [SCENARIO]]" >&2; exit 2 ;;
     esac
     tg_log "done in $((SECONDS - start))s"
