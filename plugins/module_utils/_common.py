@@ -83,7 +83,7 @@ def write_file_atomic(path, content, mode=0o600, module=None):
             os.fsync(handle.fileno())
         # atomic_move gives a NEW file 0666 & ~umask (and an existing one its old mode) before our
         # chmod: a umask of 077 and tightening an existing file first keep a secret private throughout.
-        if os.path.exists(path):
+        if os.path.lexists(path) and not os.path.islink(path):  # never chmod a symlink's target
             os.chmod(path, mode & os.stat(path).st_mode)
         old_umask = os.umask(0o077)
         try:

@@ -351,12 +351,8 @@ def apply_plan(plan, module=None, urandom=os.urandom):
         raw = urandom(KEY_SIZE)
     if len(raw) != KEY_SIZE:
         raise RuntimeError("the random source returned %d bytes instead of %d" % (len(raw), KEY_SIZE))
-    with _private_umask():
-        if plan.action == ACTION_REGENERATE and os.path.lexists(plan.path) and not os.path.islink(plan.path):
-            # atomic_move copies the replaced file's mode onto the new one before we can fix it:
-            # make sure that mode is 0600 so the new key is never readable by others.
-            os.chmod(plan.path, FILE_MODE)
-        write_file_atomic(plan.path, encode_key(raw), mode=FILE_MODE, module=module)
+    # write_file_atomic keeps the key private throughout (umask 077, a replaced file tightened first)
+    write_file_atomic(plan.path, encode_key(raw), mode=FILE_MODE, module=module)
     return KeyFile(plan.path, FILE_VALID, key=raw)
 
 

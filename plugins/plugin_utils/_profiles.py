@@ -24,9 +24,9 @@ state
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
+
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import is_key
 
 try:
     import netaddr
@@ -70,15 +70,11 @@ def _need_netaddr():
 # ---------------------------------------------------------------------------------------------
 
 def is_wireguard_key(value):
-    """True when ``value`` is a WireGuard key: 32 bytes, standard base64 (44 characters)."""
-    if not isinstance(value, str) or len(value) != 44 or not value.endswith("="):
-        return False
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    # canonical form only: the unused low bits of the last character must be zero
-    return len(raw) == 32 and base64.b64encode(raw).decode("ascii") == value
+    """True when ``value`` is a WireGuard key: canonical base64 of 32 bytes (44 characters).
+
+    The same rule the modules apply on the target (module_utils ``_wgconf.is_key``).
+    """
+    return is_key(value)
 
 
 def check_key(value, variable, host=None):

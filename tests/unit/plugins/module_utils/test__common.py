@@ -124,3 +124,14 @@ def test_difference_tracker():
     before, after = tracker.get_before_after()
     assert before == {"mtu": 1420, "address": "10.0.0.1/32"}
     assert after == {"mtu": 1420, "address": "10.0.0.2/32"}
+
+
+def test_write_over_a_symlink_never_touches_its_target(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("someone else's")
+    os.chmod(target, 0o644)
+    link = tmp_path / "key"
+    link.symlink_to(target)
+    write_file_atomic(str(link), "secret")
+    assert _mode(target) == 0o644 and target.read_text() == "someone else's"
+    assert not link.is_symlink() and link.read_text() == "secret" and _mode(link) == 0o600
