@@ -102,7 +102,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common impor
     CommandRunner,
     TunnelgateError,
 )
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface import wireguard_info
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.info import wireguard_info
 
 
 def main():

@@ -258,7 +258,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common impor
     CommandRunner,
     TunnelgateError,
 )
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface import run_interface
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.module import run_interface
 
 
 def argument_spec():

@@ -11,11 +11,12 @@ import sys
 
 import pytest
 
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _interface as itf
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface import apply as itf_apply
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface import base as itf_base
 from ansible_collections.tunnelgate.wireguard.plugins.modules import info, interface
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "module_utils"))
-from test__interface import FakeRunner, PEER_A, PRIVATE_B64, PSK_B64, PUBLIC_B64, live_interface  # noqa: E402
+from _interface.fakes import FakeRunner, PEER_A, PRIVATE_B64, PSK_B64, PUBLIC_B64, live_interface  # noqa: E402
 
 from module_args import patch_module_args  # noqa: E402  (tests/unit is on sys.path)
 
@@ -32,8 +33,8 @@ def run_main(module, capsys, monkeypatch, runner, check_mode=False, diff=False, 
 
 @pytest.fixture
 def fresh_host(tmp_path, monkeypatch):
-    monkeypatch.setattr(itf, "CONFIG_DIR", str(tmp_path / "etc"))
-    monkeypatch.setattr(itf.Host.__init__, "__defaults__",
+    monkeypatch.setattr(itf_base, "CONFIG_DIR", str(tmp_path / "etc"))
+    monkeypatch.setattr(itf_apply.Host.__init__, "__defaults__",
                         (str(tmp_path / "etc"), str(tmp_path / "systemd"), str(tmp_path / "proc"), False))
     return tmp_path
 
