@@ -1,22 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, tunnelgate maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Kill switch: the desired rule model and input validation (pure; no host access).
+"""Kill switch: input validation and the fail-closed policy, as a rule set of the rules engine.
 
 Private to the collection (leading underscore): not a public API.
 
-The policy is built once, backend-neutral, as an ordered list of rules per chain. A rule is a
-plain dict of match keys plus a ``verdict``; the backends (``_ks_iptables``, ``_ks_nftables``)
-render it to their syntax and parse their live output back into the same dicts, so "is the live
-state what we want" is a comparison of dicts, independent of how a tool formats its output.
-
-Rule keys (all optional except ``verdict``):
-``family`` (4 or 6), ``iif``/``oif`` (interface, iptables style ``wg+`` wildcard), ``saddr``/``daddr``
-(canonical network ``10.0.0.0/8``, ``192.0.2.1/32``), ``proto`` (``tcp``, ``udp``, ``icmpv6``),
-``sport``/``dport`` (int), ``icmpv6type`` (int), ``hoplimit`` (int), ``mark`` (int),
-``ctstate`` (sorted, comma separated, lower case), ``ctdir`` (``reply``/``original``), and
-``verdict``: ``accept``, ``return``, ``drop``, ``reject``, ``jump NAME``, ``goto NAME``.
-A live rule the parsers do not understand carries ``unknown`` (its text) and never equals ours.
+The policy is built once, backend-neutral, as an ordered list of rules per chain (the rule dicts of
+``_rules.model``); the rules engine (``_rules``) renders it, compares it with the live rules,
+applies it atomically and persists it. Each mode (host, forward) is a rule set of its own (own
+chains, files and boot unit), so the two modes coexist.
 """
 
 from __future__ import annotations
@@ -25,9 +17,18 @@ import ipaddress
 import re
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.engine import RulesEngine
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.model import (
+    Chain,
+    RuleSet,
+    address as _address,
+    interface as _interface,
+    network as _network,
+)
 
 MODES = ("host", "forward")
 BACKENDS = ("iptables", "nftables")
+RULES_DIR = "/etc/tunnelgate/killswitch"
 FAMILIES = (4, 6)
 DNS_PORTS = (53, 853)
 NDP_TYPES = (133, 135, 136)  # router solicitation, neighbour solicitation, neighbour advertisement
@@ -48,63 +49,13 @@ NFT_TABLE = "tunnelgate"
 NFT_HOOKS = {"host": "output", "forward": "forward"}
 
 
-# Interface names: what the kernel accepts for IFNAMSIZ (15 bytes) and what is safe in an argv,
-# with iptables' trailing ``+`` wildcard ("every interface whose name starts with").
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,14}$")
-
-
 def chain_order(mode, backend):
     """Our chains of one mode, hooked chain first."""
     names = CHAINS[backend][mode]
     return [names[role] for role in ("top", "egress", "dns") if role in names]
 
 
-def rule_key(rule):
-    """Hashable, order-independent identity of a rule dict."""
-    return tuple(sorted(rule.items()))
-
-
-def rules_equal(left, right):
-    return [rule_key(r) for r in left] == [rule_key(r) for r in right]
-
-
-def for_family(rules, family):
-    """The rules of one family (iptables has a table per family): drop the other family's, strip the tag."""
-    selected = []
-    for rule in rules:
-        if rule.get("family") not in (None, family):
-            continue
-        selected.append({k: v for k, v in rule.items() if k != "family"})
-    return selected
-
-
 # --------------------------------------------------------------------------- validation
-
-
-def _interface(option, value):
-    name = str(value)
-    stem = name[:-1] if name.endswith("+") else name
-    if not stem or not _IFNAME_RE.match(stem) or stem in (".", ".."):
-        raise TunnelgateError(
-            option, "%r is not an interface name (1-15 of A-Z a-z 0-9 _ . = -, optionally ending in + as a prefix wildcard)" % name
-        )
-    if stem == "lo":
-        raise TunnelgateError(option, "the loopback interface is always allowed; name the tunnel interface")
-    return name
-
-
-def _network(option, value, item=None):
-    try:
-        return ipaddress.ip_network(str(value), strict=True)
-    except ValueError as exc:
-        raise TunnelgateError(option, "%r is not a network in CIDR notation (%s)" % (value, exc), item=item)
-
-
-def _address(option, value):
-    try:
-        return ipaddress.ip_address(str(value))
-    except ValueError:
-        raise TunnelgateError(option, "%r is not an IP address (names cannot be used in firewall rules)" % (value,))
 
 
 def _endpoint(value):
@@ -308,3 +259,65 @@ def build_chains(spec, backend):
         else:
             top.append({"iif": value, "verdict": "goto " + names["egress"]})
     return [(names["top"], top), (names["egress"], egress), (names["dns"], dns)]
+
+
+# --------------------------------------------------------------------------- the rule set
+
+
+class KillswitchRules(RuleSet):
+    """The kill switch of one mode as a rule set of the rules engine."""
+
+    nft_table = NFT_TABLE
+    tables = ("filter",)
+    managed_by = "tunnelgate.wireguard.killswitch"
+    docs = "killswitch.md"
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.stem = spec.mode
+        self.unit = "tunnelgate-killswitch-%s.service" % spec.mode
+        self.description = "tunnelgate kill switch (%s mode, %s): fail-closed egress before the network" % (
+            spec.mode, spec.backend)
+
+    def chains(self, backend):
+        chains = []
+        for index, (name, rules) in enumerate(build_chains(self.spec, backend)):
+            if index:
+                chains.append(Chain(name, rules))
+            elif backend == "iptables":
+                chains.append(Chain(name, rules, hook="OUTPUT" if self.spec.mode == "host" else "FORWARD"))
+            else:
+                chains.append(Chain(name, rules, hook=NFT_HOOKS[self.spec.mode], kind="filter", priority=0))
+        return chains
+
+    def owns(self, backend, name):
+        return name in chain_order(self.spec.mode, backend)
+
+    def iptables_hook(self, chain, family, live_chains, docker_installed):
+        return choose_hook(self.spec, family, live_chains, docker_installed)
+
+
+def choose_hook(spec, family, live_chains, docker_installed):
+    """Where the jump goes: OUTPUT (host); DOCKER-USER or FORWARD (forward)."""
+    if spec.mode == "host":
+        return "OUTPUT"
+    if spec.forward_chain != "auto":
+        return spec.forward_chain
+    if "DOCKER-USER" in live_chains:
+        return "DOCKER-USER"
+    if family == 4 and docker_installed:
+        return "DOCKER-USER"
+    return "FORWARD"
+
+
+def run_module(module, runner, rules_dir=RULES_DIR, unit_dir=None):
+    """Entry point for the thin module: returns the result dict (raises TunnelgateError)."""
+    spec = KillswitchSpec(module.params)
+    for warning in spec.warnings:
+        module.warn(warning)
+    kwargs = {"unit_dir": unit_dir} if unit_dir else {}
+    engine = RulesEngine(KillswitchRules(spec), spec.backend, spec.state == "present", runner, rules_dir,
+                         persist=spec.persist, module=module, **kwargs)
+    result = engine.run(module)
+    result.update(mode=spec.mode, state=spec.state)
+    return result

@@ -243,7 +243,7 @@ unit:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import CommandError, CommandRunner, TunnelgateError
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_manager import run_module
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import run_module
 
 
 def main():

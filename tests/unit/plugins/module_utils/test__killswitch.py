@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _killswitch as ks
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.model import for_family
 
 HOST = dict(mode="host", interfaces=["wg0"], fwmark="0xca6c", dns_servers=["10.66.4.1"])
 FORWARD = dict(mode="forward", interfaces=["wg0"], sources=["br-app", "172.20.0.0/16"], dns_servers=["10.66.4.1"])
@@ -127,8 +128,8 @@ def test_ipv6_block_allows_tunnel_for_ipv4_only():
     out = rules_of(ks.build_chains(spec(HOST), "nftables"), "host_output")
     assert {"family": 4, "oif": "wg0", "verdict": "accept"} in out
     assert {"oif": "wg0", "verdict": "accept"} not in out
-    assert ks.for_family(out, 6)[-1] == {"verdict": "reject"}
-    assert not [r for r in ks.for_family(out, 6) if r.get("oif") == "wg0"]
+    assert for_family(out, 6)[-1] == {"verdict": "reject"}
+    assert not [r for r in for_family(out, 6) if r.get("oif") == "wg0"]
 
 
 def test_forward_excludes_before_dns_and_sources_goto_egress():
@@ -159,4 +160,4 @@ def test_every_dns_port_and_protocol_is_enforced():
 
 def test_for_family_strips_tag_and_other_family():
     rules = [{"family": 4, "daddr": "10.0.0.0/8", "verdict": "return"}, {"family": 6, "daddr": "fd00::/8", "verdict": "return"}, {"verdict": "drop"}]
-    assert ks.for_family(rules, 6) == [{"daddr": "fd00::/8", "verdict": "return"}, {"verdict": "drop"}]
+    assert for_family(rules, 6) == [{"daddr": "fd00::/8", "verdict": "return"}, {"verdict": "drop"}]

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, tunnelgate maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""nftables backend: the nft -f file, parsing real ``nft -j`` output, and the plan's decisions.
+"""Rules engine, nftables backend (with the kill switch's rule set): the nft -f file, parsing real ``nft -j`` output, and the plan's decisions.
 
 fixtures/killswitch/nft.json is the real ``nft -j list table inet tunnelgate`` (nft 1.0.6) after
 the module applied HOST and FORWARD below; nft.txt is the same ruleset as nft prints it.
@@ -14,10 +14,10 @@ import os
 
 import pytest
 
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _ks_nftables as nft
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import KillswitchSpec, build_chains
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import KillswitchRules, KillswitchSpec, build_chains
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules import nftables as nft
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "killswitch")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "killswitch")
 HOST = dict(
     mode="host", interfaces=["wg0"], fwmark="0xca6c", endpoints=["192.0.2.1:51820", "[2001:db8::1]:51820"],
     dns_servers=["10.66.4.1", "fd66:4::1"], allow_lan=["192.168.0.0/16", "fd00:1::/64"], allow_dhcp=True, ipv6="tunnel",
@@ -109,7 +109,7 @@ add rule inet tunnelgate forward_dns drop
 
 @pytest.mark.parametrize("mode,expected", [("host", EXPECTED_HOST), ("forward", EXPECTED_FORWARD)])
 def test_render_file(mode, expected):
-    text = nft.render_file(mode, build_chains(spec(mode), "nftables"))
+    text = render(spec(mode))
     lines = text.splitlines()
     assert lines[2] == "add table inet tunnelgate"
     top = "host_output" if mode == "host" else "forward"
@@ -122,7 +122,7 @@ def test_render_file(mode, expected):
 
 
 def test_ipv6_block_has_no_ipv6_tunnel_rule_and_drop_option():
-    text = nft.render_file("host", build_chains(spec("host", ipv6="block", dns_servers=["10.66.4.1"], reject=False), "nftables"))
+    text = render(spec("host", ipv6="block", dns_servers=["10.66.4.1"], reject=False))
     assert 'meta nfproto ipv4 oifname "wg0" accept' in text
     assert 'host_output oifname "wg0" accept' not in text
     assert text.rstrip().endswith("host_dns drop")
@@ -137,7 +137,7 @@ def test_parse_real_json_equals_desired(mode):
     for name, rules in build_chains(spec(mode), "nftables"):
         assert live["rules"][name] == rules, name
     top = "host_output" if mode == "host" else "forward"
-    assert live["chains"][top] == nft.base_spec(mode)
+    assert live["chains"][top] == KillswitchRules(spec(mode)).chains("nftables")[0].base_spec()
 
 
 def test_parse_skips_other_tables():
@@ -187,15 +187,25 @@ def test_parse_rule_unknown(exprs):
 # --- the plan ------------------------------------------------------------------------------------
 
 
-def backend(mode, runner):
-    return nft.NftablesBackend(runner, mode, "/etc/tunnelgate/killswitch")
+def render(killswitch_spec):
+    ruleset = KillswitchRules(killswitch_spec)
+    return nft.render_file(ruleset, ruleset.chains("nftables"))
+
+
+def backend(killswitch_spec, runner):
+    return nft.NftablesBackend(runner, KillswitchRules(killswitch_spec), "/etc/tunnelgate/killswitch")
+
+
+def planned(killswitch_spec, runner):
+    b = backend(killswitch_spec, runner)
+    b.require()
+    b.plan(killswitch_spec.state == "present")
+    return b
 
 
 def test_fresh_host_loads_the_file():
     runner = FakeRunner(**MISSING)
-    b = backend("host", runner)
-    b.require()
-    b.plan(spec("host"))
+    b = planned(spec("host"), runner)
     assert b.changed
     assert b.apply_text == b.file_text
     b.apply()
@@ -205,9 +215,7 @@ def test_fresh_host_loads_the_file():
 @pytest.mark.parametrize("mode", ["host", "forward"])
 def test_live_equal_is_unchanged_and_apply_runs_nothing(mode):
     runner = FakeRunner(fixture("nft.json"))
-    b = backend(mode, runner)
-    b.require()
-    b.plan(spec(mode))
+    b = planned(spec(mode), runner)
     assert b.changed is False
     b.apply()
     assert [argv for argv, _data in runner.calls if "-f" in argv] == []
@@ -218,9 +226,7 @@ def test_live_equal_is_unchanged_and_apply_runs_nothing(mode):
 def test_removed_rule_is_restored():
     doc = json.loads(fixture("nft.json"))
     doc["nftables"] = [i for i in doc["nftables"] if not ("rule" in i and i["rule"]["chain"] == "host_dns")]
-    b = backend("host", FakeRunner(json.dumps(doc)))
-    b.require()
-    b.plan(spec("host"))
+    b = planned(spec("host"), FakeRunner(json.dumps(doc)))
     assert b.changed and "delete" not in b.apply_text
 
 
@@ -229,18 +235,14 @@ def test_chain_with_wrong_hook_is_recreated():
     for item in doc["nftables"]:
         if "chain" in item and item["chain"]["name"] == "host_output":
             item["chain"]["prio"] = -300
-    b = backend("host", FakeRunner(json.dumps(doc)))
-    b.require()
-    b.plan(spec("host"))
+    b = planned(spec("host"), FakeRunner(json.dumps(doc)))
     assert b.changed
     assert b.apply_text.startswith("flush chain inet tunnelgate host_output\nflush chain inet tunnelgate host_dns\n"
                                    "delete chain inet tunnelgate host_output\n")
 
 
 def test_absent_keeps_the_other_modes_chains():
-    b = backend("host", FakeRunner(fixture("nft.json")))
-    b.require()
-    b.plan(spec("host", state="absent"))
+    b = planned(spec("host", state="absent"), FakeRunner(fixture("nft.json")))
     assert b.changed
     assert b.apply_text == (
         "flush chain inet tunnelgate host_output\nflush chain inet tunnelgate host_dns\n"
@@ -251,24 +253,20 @@ def test_absent_last_mode_deletes_our_table():
     doc = json.loads(fixture("nft.json"))
     doc["nftables"] = [i for i in doc["nftables"] if not (
         ("chain" in i and i["chain"]["name"].startswith("forward")) or ("rule" in i and i["rule"]["chain"].startswith("forward")))]
-    b = backend("host", FakeRunner(json.dumps(doc)))
-    b.require()
-    b.plan(spec("host", state="absent"))
+    b = planned(spec("host", state="absent"), FakeRunner(json.dumps(doc)))
     assert b.apply_text == "delete table inet tunnelgate\n"
 
 
 def test_absent_without_table_is_unchanged():
-    b = backend("forward", FakeRunner(**MISSING))
-    b.require()
-    b.plan(spec("forward", state="absent"))
+    b = planned(spec("forward", state="absent"), FakeRunner(**MISSING))
     assert b.changed is False
 
 
 def test_nft_failure_names_backend():
     from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
 
-    b = backend("host", FakeRunner(rc=1, err="Error: Could not process rule: Operation not supported"))
+    b = backend(spec("host"), FakeRunner(rc=1, err="Error: Could not process rule: Operation not supported"))
     b.require()
     with pytest.raises(TunnelgateError) as err:
-        b.plan(spec("host"))
+        b.plan(True)
     assert err.value.option == "backend"

@@ -1,15 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, tunnelgate maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Kill switch, nftables backend: our own ``inet tunnelgate`` table.
+"""Rules engine, nftables backend: chains in our own ``inet`` table.
 
 Private to the collection (leading underscore): not a public API.
 
-One table of family ``inet`` covers IPv4 and IPv6 in the same rules. Each mode owns its chains
-(host: ``host_output`` + ``host_dns``; forward: ``forward`` + ``forward_egress`` + ``forward_dns``),
-so the two modes can coexist. Our base chains sit on the output/forward hooks next to everyone
-else's: an ``accept`` in our table only ends OUR evaluation (other tables still decide), a ``drop``
-or ``reject`` is final for the packet. Nothing outside our table is touched.
+One table of family ``inet`` covers IPv4 and IPv6 in the same rules. A rule set owns some chains
+of its table (the kill switch's modes share ``inet tunnelgate``; a firewall set has a table of its
+own). Our base chains sit on the hooks next to everyone else's: an ``accept`` in our table only
+ends OUR evaluation (other tables still decide), a ``drop`` or ``reject`` is final for the packet.
+Nothing outside our chains is touched; every change is one ``nft -f`` transaction.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import json
 import os
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import (
-    NFT_HOOKS,
-    NFT_TABLE,
-    build_chains,
-    chain_order,
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.model import (
+    FULL_MASK,
+    format_mark,
+    parse_mark,
     rules_equal,
 )
 
@@ -43,15 +42,11 @@ _ICMPV6_TYPES = {
 _L4 = {"ipv6-icmp": "icmpv6", "icmpv6": "icmpv6", 58: "icmpv6", 6: "tcp", 17: "udp"}
 
 
-def base_spec(mode):
-    return {"type": "filter", "hook": NFT_HOOKS[mode], "prio": 0, "policy": "accept"}
-
-
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_ruleset(text, table=NFT_TABLE):
-    """``nft -j list table inet tunnelgate`` (or ``list ruleset``) into chains and rule models."""
+def parse_ruleset(text, table="tunnelgate"):
+    """``nft -j list table inet NAME`` (or ``list ruleset``) into chains and rule models."""
     chains, rules = {}, {}
     if not (text or "").strip():
         return {"chains": chains, "rules": rules}
@@ -82,6 +77,8 @@ def _network(right):
 def _flags(right):
     if isinstance(right, dict) and "set" in right:
         right = right["set"]
+    if isinstance(right, dict) and "|" in right:
+        right = right["|"]
     if isinstance(right, str):
         right = [right]
     return ",".join(sorted(str(v) for v in right))
@@ -93,11 +90,36 @@ def _set(rule, key, value):
     rule[key] = value
 
 
+def _selector(expr):
+    """``{"meta": {"key": "mark"}}`` -> ("meta", "mark"); ``{"ct": ...}`` likewise; else None."""
+    for kind in ("meta", "ct"):
+        if isinstance(expr, dict) and kind in expr and isinstance(expr[kind], dict):
+            return kind, expr[kind].get("key")
+    return None
+
+
+def _match_masked(rule, left, right):
+    """``X & MASK == VALUE`` for marks and TCP flags."""
+    operand, mask = left["&"]
+    if _selector(operand) in (("meta", "mark"), ("ct", "mark")):
+        key = "mark" if _selector(operand)[0] == "meta" else "ctmark"
+        _set(rule, key, int(right))
+        if int(mask) != FULL_MASK:
+            _set(rule, key + "mask", int(mask))
+    elif isinstance(operand, dict) and operand.get("payload") == {"protocol": "tcp", "field": "flags"}:
+        _set(rule, "proto", "tcp")
+        _set(rule, "tcpflags", "%s/%s" % (_flags(right), _flags(mask)))
+    else:
+        raise ValueError("masked match")
+
+
 def _match(rule, match):
     if match.get("op") not in ("==", "in"):
         raise ValueError("operator")
     left, right = match["left"], match["right"]
-    if "meta" in left:
+    if isinstance(left, dict) and "&" in left:
+        _match_masked(rule, left, right)
+    elif "meta" in left:
         key = left["meta"]["key"]
         if key in ("oifname", "iifname"):
             name = right[:-1] + "+" if right.endswith("*") and not right.endswith("\\*") else right
@@ -133,14 +155,51 @@ def _match(rule, match):
             _set(rule, "ctstate", _flags(right))
         elif key == "direction":
             _set(rule, "ctdir", right)
+        elif key == "mark":
+            _set(rule, "ctmark", int(right))
         else:
             raise ValueError("ct %s" % key)
     else:
         raise ValueError("match")
 
 
+def _mark_value(selector, value):
+    """A ``mark set`` value expression into (value, mask): ``(x & K) | V``, ``x | V``, ``x & K``, ``V``."""
+    if isinstance(value, int):
+        return value, FULL_MASK
+    keep, add = FULL_MASK, 0
+    if "|" in value:
+        inner, add = value["|"]
+        add = int(add)
+        if isinstance(inner, dict) and "&" in inner:
+            operand, keep = inner["&"]
+            keep = int(keep)
+        else:
+            operand = inner
+    elif "&" in value:
+        operand, keep = value["&"]
+        keep = int(keep)
+    else:
+        raise ValueError("mark value")
+    if _selector(operand) != selector:
+        raise ValueError("mark from another register")
+    return add, ((~keep & FULL_MASK) | add)
+
+
+def _mangle(rule, mangle):
+    key, value = mangle["key"], mangle["value"]
+    selector = _selector(key)
+    if selector in (("meta", "mark"), ("ct", "mark")):
+        mark, mask = _mark_value(selector, value)
+        _set(rule, "verdict", "%s set %s" % ("mark" if selector[0] == "meta" else "ctmark", format_mark(mark, mask)))
+    elif key == {"tcp option": {"name": "maxseg", "field": "size"}} and value == {"rt": {"key": "mtu"}}:
+        _set(rule, "verdict", "clampmss")
+    else:
+        raise ValueError("mangle")
+
+
 def parse_rule(exprs):
-    """One rule's JSON statements into the model dict of ``_killswitch``."""
+    """One rule's JSON statements into the model dict of ``model``."""
     rule = {}
     try:
         for stmt in exprs:
@@ -148,8 +207,10 @@ def parse_rule(exprs):
                 _match(rule, stmt["match"])
             elif "counter" in stmt:
                 continue
-            elif set(stmt) & {"accept", "drop", "return"}:
-                _set(rule, "verdict", next(iter(set(stmt) & {"accept", "drop", "return"})))
+            elif set(stmt) & {"accept", "drop", "return", "masquerade"}:
+                if stmt.get("masquerade"):
+                    raise ValueError("masquerade options")
+                _set(rule, "verdict", next(iter(set(stmt) & {"accept", "drop", "return", "masquerade"})))
             elif "jump" in stmt or "goto" in stmt:
                 kind = "jump" if "jump" in stmt else "goto"
                 _set(rule, "verdict", "%s %s" % (kind, stmt[kind]["target"]))
@@ -157,6 +218,15 @@ def parse_rule(exprs):
                 spec = stmt["reject"] or {}
                 plain = spec.get("type") == "icmpx" and spec.get("expr") == "admin-prohibited"
                 _set(rule, "verdict", "reject" if plain else "reject " + json.dumps(spec, sort_keys=True))
+            elif "snat" in stmt:
+                spec = stmt["snat"]
+                if set(spec) - {"family", "addr"}:
+                    raise ValueError("snat options")
+                address = ipaddress.ip_address(spec["addr"])
+                _set(rule, "family", address.version)
+                _set(rule, "verdict", "snat %s" % address)
+            elif "mangle" in stmt:
+                _mangle(rule, stmt["mangle"])
             else:
                 raise ValueError("statement")
         if "verdict" not in rule:
@@ -167,6 +237,27 @@ def parse_rule(exprs):
 
 
 # --------------------------------------------------------------------------- rendering
+
+
+def _mark_match(word, value, mask):
+    if mask is None or mask == FULL_MASK:
+        return "%s 0x%08x" % (word, value)
+    return "%s and 0x%08x == 0x%08x" % (word, mask, value)
+
+
+def render_verdict(verdict):
+    if verdict == "reject":
+        return "reject with icmpx type admin-prohibited"
+    if verdict == "clampmss":
+        return "tcp option maxseg size set rt mtu"
+    kind, _sep, rest = verdict.partition(" ")
+    if kind in ("mark", "ctmark"):
+        value, mask = parse_mark(rest.split(" ", 1)[1])
+        word = "meta mark" if kind == "mark" else "ct mark"
+        return "%s set %s and 0x%08x or 0x%08x" % (word, word, ~mask & FULL_MASK, value)
+    if kind == "snat":
+        return "snat %s to %s" % ("ip" if ipaddress.ip_address(rest).version == 4 else "ip6", rest)
+    return verdict
 
 
 def render_rule(rule):
@@ -188,10 +279,13 @@ def render_rule(rule):
             value = str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
             parts.append("%s %s %s" % ("ip" if net.version == 4 else "ip6", key, value))
     proto = rule.get("proto")
-    if proto in ("tcp", "udp") and ("sport" in rule or "dport" in rule):
+    if proto in ("tcp", "udp") and ("sport" in rule or "dport" in rule or "tcpflags" in rule):
         for key in ("sport", "dport"):
             if key in rule:
                 parts.append("%s %s %d" % (proto, key, rule[key]))
+        if "tcpflags" in rule:
+            want, looked = rule["tcpflags"].split("/")
+            parts.append("tcp flags & (%s) == %s" % (" | ".join(looked.split(",")), " | ".join(want.split(","))))
     elif proto == "icmpv6" and "icmpv6type" in rule:
         parts.append("icmpv6 type %d" % rule["icmpv6type"])
     elif proto:
@@ -199,35 +293,36 @@ def render_rule(rule):
     if "hoplimit" in rule:
         parts.append("ip6 hoplimit %d" % rule["hoplimit"])
     if "mark" in rule:
-        parts.append("meta mark 0x%08x" % rule["mark"])
+        parts.append(_mark_match("meta mark", rule["mark"], rule.get("markmask")))
+    if "ctmark" in rule:
+        parts.append(_mark_match("ct mark", rule["ctmark"], rule.get("ctmarkmask")))
     if "ctdir" in rule:
         parts.append("ct direction %s" % rule["ctdir"])
     if "ctstate" in rule:
         parts.append("ct state %s" % rule["ctstate"])
-    verdict = rule["verdict"]
-    parts.append("reject with icmpx type admin-prohibited" if verdict == "reject" else verdict)
+    parts.append(render_verdict(rule["verdict"]))
     return " ".join(parts)
 
 
-def _chain_decl(name, spec):
+def _chain_decl(table, name, spec):
     if not spec:
-        return "add chain inet %s %s" % (NFT_TABLE, name)
+        return "add chain inet %s %s" % (table, name)
     return "add chain inet %s %s { type %s hook %s priority %d; policy %s; }" % (
-        NFT_TABLE, name, spec["type"], spec["hook"], spec["prio"], spec["policy"])
+        table, name, spec["type"], spec["hook"], spec["prio"], spec["policy"])
 
 
-def render_file(mode, chains):
+def render_file(ruleset, chains):
     """The ``nft -f`` file: idempotent (add/flush/add), atomic, loaded at boot AND on apply."""
-    top = chains[0][0]
+    table = ruleset.nft_table
     lines = [
         "#!/usr/sbin/nft -f",
-        "# Managed by tunnelgate.wireguard.killswitch (mode %s): loaded at boot and on every apply." % mode,
-        "add table inet %s" % NFT_TABLE,
+        "# Managed by %s (%s): loaded at boot and on every apply." % (ruleset.managed_by, ruleset.description),
+        "add table inet %s" % table,
     ]
-    lines += [_chain_decl(name, base_spec(mode) if name == top else None) for name, _rules in chains]
-    lines += ["flush chain inet %s %s" % (NFT_TABLE, name) for name, _rules in chains]
-    for name, rules in chains:
-        lines += ["add rule inet %s %s %s" % (NFT_TABLE, name, render_rule(r)) for r in rules]
+    lines += [_chain_decl(table, c.name, c.base_spec()) for c in chains]
+    lines += ["flush chain inet %s %s" % (table, c.name) for c in chains]
+    for chain in chains:
+        lines += ["add rule inet %s %s %s" % (table, chain.name, render_rule(r)) for r in chain.rules]
     return "\n".join(lines) + "\n"
 
 
@@ -242,15 +337,16 @@ def _describe(name, spec, rules):
 class NftablesBackend:
     name = "nftables"
 
-    def __init__(self, runner, mode, rules_dir):
+    def __init__(self, runner, ruleset, rules_dir):
         self.runner = runner
-        self.mode = mode
+        self.ruleset = ruleset
+        self.table = ruleset.nft_table
         self.rules_dir = rules_dir
-        self.names = chain_order(mode, "nftables")
         self.nft = None
         self.changed = False
         self.before = []
         self.after = []
+        self.chains = []
         self.file_text = None
         self.apply_text = None
         self.warnings = []
@@ -265,56 +361,60 @@ class NftablesBackend:
 
     def read_live(self, strict=True):
         nft = self.nft or self.runner.bin_path("nft", required=False)
-        rc, out, err = self.runner.run([nft, "-j", "list", "table", "inet", NFT_TABLE], check=False)
+        rc, out, err = self.runner.run([nft, "-j", "list", "table", "inet", self.table], check=False)
         if rc != 0:
             if "No such file or directory" in err or "does not exist" in err:
-                return parse_ruleset("")
+                return parse_ruleset("", self.table)
             if not strict:
                 return None
-            raise TunnelgateError("backend", "nftables: cannot list table inet %s (%s)" % (NFT_TABLE, (err or out).strip()))
-        return parse_ruleset(out)
+            raise TunnelgateError("backend", "nftables: cannot list table inet %s (%s)" % (self.table, (err or out).strip()))
+        return parse_ruleset(out, self.table)
 
-    def plan(self, spec):
-        """``spec`` None plans removal (used to clean up after a backend switch)."""
-        live = self.read_live(strict=spec is not None)
+    def plan(self, present):
+        """``present`` False plans removal (state absent, or clean-up after a backend switch)."""
+        live = self.read_live(strict=present)
         if live is None:
             return self
-        existing = [n for n in self.names if n in live["chains"]]
+        chains = self.ruleset.chains("nftables") if present else []
+        wanted = [c.name for c in chains]
+        mine = [n for n in live["chains"] if self.ruleset.owns("nftables", n)]
+        existing = [n for n in wanted if n in mine] + [n for n in mine if n not in wanted]
         for name in existing:
             self.before += _describe(name, live["chains"][name], live["rules"].get(name, []))
-        if spec is None or spec.state == "absent":
+        if not present:
             self.changed = bool(existing)
             if existing:
-                others = [c for c in live["chains"] if c not in self.names]
+                others = [c for c in live["chains"] if c not in existing]
                 if not others:
-                    lines = ["delete table inet %s" % NFT_TABLE]
+                    lines = ["delete table inet %s" % self.table]
                 else:
-                    lines = ["flush chain inet %s %s" % (NFT_TABLE, n) for n in existing]
-                    lines += ["delete chain inet %s %s" % (NFT_TABLE, n) for n in existing]
+                    lines = ["flush chain inet %s %s" % (self.table, n) for n in existing]
+                    lines += ["delete chain inet %s %s" % (self.table, n) for n in existing]
                 self.apply_text = "\n".join(lines) + "\n"
             return self
-        chains = build_chains(spec, "nftables")
-        top = chains[0][0]
+        self.chains = chains
         ok = True
         wrong_kind = []
-        for name, rules in chains:
-            want = base_spec(self.mode) if name == top else {}
-            self.after += _describe(name, want, rules)
-            if name not in live["chains"]:
+        for chain in chains:
+            want = chain.base_spec()
+            self.after += _describe(chain.name, want, chain.rules)
+            if chain.name not in live["chains"]:
                 ok = False
                 continue
-            if live["chains"][name] != want:
+            if live["chains"][chain.name] != want:
                 ok = False
-                wrong_kind.append(name)
-            if not rules_equal(live["rules"].get(name, []), rules):
+                wrong_kind.append(chain.name)
+            if not rules_equal(live["rules"].get(chain.name, []), chain.rules):
                 ok = False
-        self.changed = not ok
-        self.file_text = render_file(self.mode, chains)
+        stale = [n for n in existing if n not in wanted]
+        self.changed = not ok or bool(stale)
+        self.file_text = render_file(self.ruleset, chains)
         prefix = ""
-        if wrong_kind:
-            # A chain of ours with another hook/priority cannot be redefined in place: recreate it.
-            prefix = "".join("flush chain inet %s %s\n" % (NFT_TABLE, n) for n in existing)
-            prefix += "".join("delete chain inet %s %s\n" % (NFT_TABLE, n) for n in wrong_kind)
+        if wrong_kind or stale:
+            # A chain of ours with another hook/priority cannot be redefined in place, and a chain the
+            # set no longer wants goes: flush ours (nothing jumps into them then), delete, reload.
+            prefix = "".join("flush chain inet %s %s\n" % (self.table, n) for n in existing)
+            prefix += "".join("delete chain inet %s %s\n" % (self.table, n) for n in wrong_kind + stale)
         self.apply_text = prefix + self.file_text
         return self
 
@@ -323,7 +423,7 @@ class NftablesBackend:
             self.runner.run([self.nft or self.runner.bin_path("nft", required=True), "-f", "-"], data=self.apply_text)
 
     def _path(self):
-        return os.path.join(self.rules_dir, "%s.nft" % self.mode)
+        return os.path.join(self.rules_dir, "%s.nft" % self.ruleset.stem)
 
     def all_files(self):
         return [self._path()]
@@ -335,12 +435,13 @@ class NftablesBackend:
         return ["%s -f %s" % (self.nft, self._path())]
 
     def hooks(self):
-        return {"inet": NFT_HOOKS[self.mode]}
+        hooks = [c.hook for c in self.chains if c.hook]
+        return {"inet": hooks[0] if len(hooks) == 1 else hooks}
 
     def desired_lines(self):
         return {"inet": self.after}
 
     def diff_text(self):
-        header = "# table inet %s (nftables): the %s-mode chains\n" % (NFT_TABLE, self.mode)
+        header = "# table inet %s (nftables): %s\n" % (self.table, self.ruleset.description)
         return (header + "".join(line + "\n" for line in self.before),
                 header + "".join(line + "\n" for line in self.after))

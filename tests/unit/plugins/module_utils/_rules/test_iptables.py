@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, tunnelgate maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""iptables backend: rendering, parsing real iptables-save/-S output, and the plan's decisions.
+"""Rules engine, iptables backend (with the kill switch's rule set): rendering, parsing real iptables-save/-S output, and the plan's decisions.
 
 The fixtures are the real output of iptables-nft and iptables-legacy 1.8.9 after the module
 applied HOST and FORWARD below in a scratch network namespace (plus a Docker-like DOCKER-USER).
@@ -13,10 +13,11 @@ import os
 
 import pytest
 
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _ks_iptables as ipt
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import KillswitchSpec, build_chains, for_family
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import KillswitchSpec, build_chains, choose_hook
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules import iptables as ipt
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.model import for_family
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "killswitch")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "killswitch")
 HOST = dict(
     mode="host", interfaces=["wg0"], fwmark="0xca6c", endpoints=["192.0.2.1:51820", "[2001:db8::1]:51820"],
     dns_servers=["10.66.4.1", "fd66:4::1"], allow_lan=["192.168.0.0/16", "fd00:1::/64"], allow_dhcp=True, ipv6="tunnel",
@@ -133,8 +134,8 @@ def plan(mode, family, text, state="present", hook=None):
     live = ipt.parse_save(text)
     names = [n for n, _rules in desired(mode, family)]
     if state == "absent":
-        return ipt.FamilyPlan(names, None, None, live, family)
-    return ipt.FamilyPlan(names, desired(mode, family), hook or HOOK[mode], live, family)
+        return ipt.TablePlan(lambda name: name in names, None, None, live, family)
+    return ipt.TablePlan(lambda name: name in names, desired(mode, family), [(hook or HOOK[mode], names[0])], live, family)
 
 
 @pytest.mark.parametrize("variant", ["nft", "legacy"])
@@ -241,4 +242,4 @@ class _Spec:
     ("forward", "FORWARD", 4, {"DOCKER-USER": "-"}, True, "FORWARD"),
 ])
 def test_choose_hook(mode, chain, family, live, docker, expected):
-    assert ipt.choose_hook(_Spec(mode, chain), family, live, docker) == expected
+    assert choose_hook(_Spec(mode, chain), family, live, docker) == expected
