@@ -34,6 +34,7 @@ TOOLS = {
 BUILTIN_CHAINS = ("INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING")
 REJECT_WITH = {4: "icmp-admin-prohibited", 6: "icmp6-adm-prohibited"}
 _CT_ORDER = ("INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT")
+_TCP_FLAG_ORDER = ("FIN", "SYN", "RST", "PSH", "ACK", "URG")
 _PROTO_ALIASES = {"6": "tcp", "17": "udp", "58": "icmpv6", "ipv6-icmp": "icmpv6", "icmp6": "icmpv6"}
 _ICMPV6_NAMES = {
     "router-solicitation": 133,
@@ -226,7 +227,7 @@ def render_rule(rule, family):
             tokens += ["--dport", str(rule["dport"])]
         if "tcpflags" in rule:
             want, looked = rule["tcpflags"].split("/")
-            tokens += ["--tcp-flags", looked.upper(), want.upper()]
+            tokens += ["--tcp-flags", _tcp_flags(looked), _tcp_flags(want)]
     if "icmpv6type" in rule:
         tokens += ["-m", "icmp6", "--icmpv6-type", str(rule["icmpv6type"])]
     if "hoplimit" in rule:
@@ -243,6 +244,12 @@ def render_rule(rule, family):
         if "ctdir" in rule:
             tokens += ["--ctdir", rule["ctdir"].upper()]
     return tokens + render_verdict(rule["verdict"], family)
+
+
+def _tcp_flags(text):
+    """In the order iptables prints them."""
+    flags = {f.upper() for f in text.split(",")}
+    return ",".join(f for f in _TCP_FLAG_ORDER if f in flags)
 
 
 def render_verdict(verdict, family):
@@ -276,6 +283,24 @@ def render_chain_file(chains, family, table="filter"):
 # --------------------------------------------------------------------------- plan per family and table
 
 
+def is_tunnelgate_chain(name):
+    """Chains of any tunnelgate rule set (kill switch ``TUNNELGATE-*``, firewall sets ``TG-*``)."""
+    return bool(name) and name.startswith(("TUNNELGATE-", "TG-"))
+
+
+def _hooked_on_top(refs, live_rules, hook, top):
+    """Exactly one plain jump from ``hook`` to ``top``, with nothing but other tunnelgate jumps above it.
+
+    Several rule sets may hook the same chain (a server's FORWARD and a forward-mode kill switch):
+    each keeps its jump above every foreign rule, and none pushes the others down on every run.
+    """
+    mine = [(idx, tokens) for chain, idx, tokens in refs if chain == hook and jump_target(tokens) == top]
+    if len(mine) != 1 or mine[0][1] != ["-j", top]:
+        return False
+    above = live_rules.get(hook, [])[:mine[0][0]]
+    return all(is_tunnelgate_chain(jump_target(tokens)) for tokens in above)
+
+
 class TablePlan:
     """What must change in one family's table; the restore text that does it.
 
@@ -307,7 +332,9 @@ class TablePlan:
         for name in self.existing:
             self.before.append("-N %s" % name)
             self.before += ["-A %s %s" % (name, join_tokens(t)) for t in live_rules.get(name, [])]
-        self.before += ["-I %s %d %s" % (c, i + 1, join_tokens(t)) for c, i, t in self.refs]
+        order = [hook for hook, _top in self.hooks]
+        shown = sorted(self.refs, key=lambda ref: (order.index(ref[0]) if ref[0] in order else len(order), ref[0], ref[1]))
+        self.before += ["-I %s %d %s" % (c, i + 1, join_tokens(t)) for c, i, t in shown]
 
         self.after = []
         self.file_text = None
@@ -326,8 +353,8 @@ class TablePlan:
         self.after += ["-I %s 1 -j %s" % (hook, top) for hook, top in self.hooks]
         live_models = {n: [parse_rule(t, family) for t in live_rules.get(n, [])] for n in self.existing}
         chains_ok = all(n in live_models and rules_equal(live_models[n], rules) for n, rules in desired)
-        want_refs = sorted((hook, 0, ["-j", top]) for hook, top in self.hooks)
-        hooks_ok = sorted(self.refs) == want_refs
+        hooks_ok = len(self.refs) == len(self.hooks) and all(
+            _hooked_on_top(self.refs, live_rules, hook, top) for hook, top in self.hooks)
         self.changed = not (chains_ok and hooks_ok and not self.stale)
         self.file_text = render_chain_file(desired, family, table)
         for hook, _top in self.hooks:
