@@ -44,10 +44,12 @@ KNOWN_MARKS = (
 )
 
 # Purpose -> (hook of model.HOOKS, iptables chain suffix, nftables chain name), in evaluation order.
+# (The server role's templated rules of earlier versions used TG-SERVER-INPUT/-FORWARD/-NAT: other names,
+# so the engine removes those as chains the set no longer wants, in the same transaction.)
 PURPOSES = (
-    ("filter_input", "input", "INPUT", "filter_input"),
-    ("filter_forward", "forward", "FORWARD", "filter_forward"),
-    ("nat_postrouting", "postrouting-nat", "POSTROUTING", "nat_postrouting"),
+    ("filter_input", "input", "IN", "filter_input"),
+    ("filter_forward", "forward", "FWD", "filter_forward"),
+    ("nat_postrouting", "postrouting-nat", "SNAT", "nat_postrouting"),
     ("mangle_forward", "forward-mangle", "MSS", "mangle_forward"),
     ("mangle_input", "input-mangle", "MARK-IN", "mangle_input"),
     ("route_output", "output-route", "MARK-OUT", "route_output"),

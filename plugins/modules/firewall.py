@@ -35,7 +35,7 @@ options:
   name:
     description:
       - The rule set's name, 1-12 characters of V(a-z), V(0-9) and V(_), starting with a letter. It names the
-        chains (C(TG-SERVER-INPUT)), the nftables table (C(tunnelgate_server)), the files and the unit.
+        chains (C(TG-SERVER-IN)), the nftables table (C(tunnelgate_server)), the files and the unit.
     type: str
     required: true
   state:
@@ -137,7 +137,7 @@ options:
       mark:
         description: The mark, an integer or a string like V(0x1000).
         type: raw
-        default: 0x1000
+        default: "0x1000"
       mask:
         description: The mask (default the mark itself); the mark must lie inside it.
         type: raw
@@ -205,7 +205,7 @@ chains:
   returned: always
   type: list
   elements: str
-  sample: [TG-SERVER-INPUT, TG-SERVER-FORWARD, TG-SERVER-POSTROUTING]
+  sample: [TG-SERVER-IN, TG-SERVER-FWD, TG-SERVER-SNAT]
 hooks:
   description: Where the chains are hooked, per family (iptables) or for the inet table (nftables).
   returned: always
@@ -215,7 +215,7 @@ rules:
   description: The desired rules per family (iptables) or for the inet table (nftables).
   returned: always
   type: dict
-  sample: {ipv4: ["-N TG-SERVER-INPUT", "-A TG-SERVER-INPUT -p udp -m udp --dport 51820 -j ACCEPT"]}
+  sample: {ipv4: ["-N TG-SERVER-IN", "-A TG-SERVER-IN -p udp -m udp --dport 51820 -j ACCEPT"]}
 table:
   description: The nftables table of the set (V(null) with iptables).
   returned: always

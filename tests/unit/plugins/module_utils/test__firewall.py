@@ -80,7 +80,7 @@ BAD_INPUT = [
     ("forward-snat-name", dict(forward=[{"in_interface": "wg0", "out_interface": "eth0", "sources": ["10.0.0.0/8"],
                                          "snat": ["exit.example"]}]), "forward[0].snat"),
     ("forward-bad-source", dict(forward=[{"in_interface": "wg0", "out_interface": "eth0", "sources": ["10.66.0.0/33"]}]),
-     "forward[1].sources" if False else "forward[0].sources"),
+     "forward[0].sources"),
     ("mss-iface", dict(mss_clamp=["$(id)"]), "mss_clamp"),
     ("connmark-no-tunnel", dict(inbound_connmark={"mark": "0x1000"}), "inbound_connmark.tunnel_interfaces"),
     ("connmark-lo-as-tunnel", dict(inbound_connmark={"tunnel_interfaces": ["lo"]}), "inbound_connmark.tunnel_interfaces"),
@@ -147,7 +147,7 @@ def test_connmark_preset_hooks_per_backend():
 
 def test_empty_purposes_have_no_chain():
     only_input = chains("iptables", forward=[], mss_clamp=[], inbound_connmark=None)
-    assert [c.name for c in only_input] == ["TG-SERVER-INPUT"]
+    assert [c.name for c in only_input] == ["TG-SERVER-IN"]
 
 
 def test_forward_without_sources_forwards_all_and_no_nat():
@@ -311,10 +311,16 @@ def test_migration_replaces_old_chains_in_one_transaction_per_table():
                          [(c.hook, c.name) for c in mine], ipt.parse_save(OLD_SERVER_V4, "nat"), 4, "nat")
     lines = plan.restore_text.splitlines()
     assert plan.changed and plan.stale == ["TG-SERVER-NAT"]
+    filter_plan = ipt.TablePlan(ruleset.prefix_owns, [(c.name, for_family(c.rules, 4)) for c in ruleset.chains("iptables")
+                                                      if c.table == "filter"],
+                                [("INPUT", "TG-SERVER-IN"), ("FORWARD", "TG-SERVER-FWD")],
+                                ipt.parse_save(OLD_SERVER_V4, "filter"), 4, "filter")
+    assert filter_plan.stale == ["TG-SERVER-FORWARD", "TG-SERVER-INPUT"]
+    assert "-X TG-SERVER-INPUT" in filter_plan.restore_text and "-D INPUT -j TG-SERVER-INPUT" in filter_plan.restore_text
     assert lines[0] == "*nat" and lines[-1] == "COMMIT"
     # new chain filled and hooked before the old one is unhooked and deleted, all in one COMMIT
-    assert lines.index("-A TG-SERVER-POSTROUTING -s 10.66.8.0/24 -o eth0 -j MASQUERADE") < lines.index("-D POSTROUTING -j TG-SERVER-NAT")
-    assert lines.index("-I POSTROUTING 1 -j TG-SERVER-POSTROUTING") < lines.index("-X TG-SERVER-NAT")
+    assert lines.index("-A TG-SERVER-SNAT -s 10.66.8.0/24 -o eth0 -j MASQUERADE") < lines.index("-D POSTROUTING -j TG-SERVER-NAT")
+    assert lines.index("-I POSTROUTING 1 -j TG-SERVER-SNAT") < lines.index("-X TG-SERVER-NAT")
     assert lines.count("COMMIT") == 1
 
 
@@ -327,16 +333,16 @@ def test_foreign_and_killswitch_chains_are_never_ours():
 
 def test_two_sets_on_one_hook_do_not_push_each_other_down():
     live = ipt.parse_save(
-        "*filter\n:FORWARD ACCEPT [0:0]\n:TG-SERVER-FORWARD - [0:0]\n:TUNNELGATE-FWD - [0:0]\n"
-        "-A FORWARD -j TUNNELGATE-FWD\n-A FORWARD -j TG-SERVER-FORWARD\n-A FORWARD -j DOCKER-FORWARD\n"
-        "-A TG-SERVER-FORWARD -i wg0 -o eth0 -j ACCEPT\n"
-        "-A TG-SERVER-FORWARD -i eth0 -o wg0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\nCOMMIT\n")
-    desired = [("TG-SERVER-FORWARD", fw.FirewallSpec(dict(name="server", forward=[
+        "*filter\n:FORWARD ACCEPT [0:0]\n:TG-SERVER-FWD - [0:0]\n:TUNNELGATE-FWD - [0:0]\n"
+        "-A FORWARD -j TUNNELGATE-FWD\n-A FORWARD -j TG-SERVER-FWD\n-A FORWARD -j DOCKER-FORWARD\n"
+        "-A TG-SERVER-FWD -i wg0 -o eth0 -j ACCEPT\n"
+        "-A TG-SERVER-FWD -i eth0 -o wg0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\nCOMMIT\n")
+    desired = [("TG-SERVER-FWD", fw.FirewallSpec(dict(name="server", forward=[
         {"in_interface": "wg0", "out_interface": "eth0"}])).rules()["filter_forward"])]
     owns = fw.FirewallRules(spec()).prefix_owns
-    assert ipt.TablePlan(owns, desired, [("FORWARD", "TG-SERVER-FORWARD")], live, 4).changed is False
+    assert ipt.TablePlan(owns, desired, [("FORWARD", "TG-SERVER-FWD")], live, 4).changed is False
     pushed = dict(live, rules=dict(live["rules"], FORWARD=[["-j", "DOCKER-FORWARD"]] + live["rules"]["FORWARD"]))
-    assert ipt.TablePlan(owns, desired, [("FORWARD", "TG-SERVER-FORWARD")], pushed, 4).changed is True
+    assert ipt.TablePlan(owns, desired, [("FORWARD", "TG-SERVER-FWD")], pushed, 4).changed is True
 
 
 # --- the module entry point ---------------------------------------------------------------------
@@ -404,15 +410,15 @@ def test_fresh_host_iptables_applies_all_tables_and_persists(dirs):
     assert [argv[0] for argv, _d in restores] == ["/usr/sbin/iptables-restore", "/usr/sbin/ip6tables-restore"]
     v4 = restores[0][1]
     assert [line for line in v4.splitlines() if line.startswith("*")] == ["*filter", "*nat", "*mangle"]
-    for jump in ("-I INPUT 1 -j TG-SERVER-INPUT", "-I POSTROUTING 1 -j TG-SERVER-POSTROUTING", "-I OUTPUT 1 -j TG-SERVER-MARK-OUT"):
+    for jump in ("-I INPUT 1 -j TG-SERVER-IN", "-I POSTROUTING 1 -j TG-SERVER-SNAT", "-I OUTPUT 1 -j TG-SERVER-MARK-OUT"):
         assert jump in v4
     path = os.path.join(dirs[0], "server.v4.rules")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     with open(os.path.join(dirs[1], "tunnelgate-firewall-server.service"), encoding="utf-8") as handle:
         unit = handle.read().splitlines()
     assert "Before=network-pre.target shutdown.target" in unit and "DefaultDependencies=no" in unit
-    assert ("ExecStart=/bin/sh -c '/usr/sbin/iptables -w -t nat -C POSTROUTING -j TG-SERVER-POSTROUTING 2>/dev/null || "
-            "/usr/sbin/iptables -w -t nat -I POSTROUTING 1 -j TG-SERVER-POSTROUTING'") in unit
+    assert ("ExecStart=/bin/sh -c '/usr/sbin/iptables -w -t nat -C POSTROUTING -j TG-SERVER-SNAT 2>/dev/null || "
+            "/usr/sbin/iptables -w -t nat -I POSTROUTING 1 -j TG-SERVER-SNAT'") in unit
     assert result["hooks"]["ipv4"] == ["INPUT", "FORWARD", "nat POSTROUTING", "mangle FORWARD", "mangle INPUT", "mangle OUTPUT"]
 
 
@@ -438,7 +444,7 @@ def test_check_mode_changes_nothing(dirs):
     result = run(SERVER, host, dirs, check_mode=True)
     assert result["changed"] and host.mutations() == []
     assert not os.path.exists(dirs[0]) and os.listdir(dirs[1]) == []
-    assert "-A TG-SERVER-INPUT -p udp -m udp --dport 51820 -j ACCEPT" in result["diff"]["after"]
+    assert "-A TG-SERVER-IN -p udp -m udp --dport 51820 -j ACCEPT" in result["diff"]["after"]
 
 
 def test_switch_to_nftables_loads_new_before_removing_old(dirs):
@@ -447,7 +453,7 @@ def test_switch_to_nftables_loads_new_before_removing_old(dirs):
     order = [os.path.basename(argv[0]) for argv in host.mutations() if not argv[0].endswith("systemctl")]
     assert order == ["nft", "iptables-restore", "ip6tables-restore"]
     removal = [data for argv, data in host.calls if argv[0].endswith("iptables-restore")][0]
-    for chain in ("TG-SERVER-INPUT", "TG-SERVER-POSTROUTING", "TG-SERVER-MARK-OUT"):
+    for chain in ("TG-SERVER-IN", "TG-SERVER-SNAT", "TG-SERVER-MARK-OUT"):
         assert "-X %s\n" % chain in removal
 
 
