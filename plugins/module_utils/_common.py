@@ -9,6 +9,7 @@ Private to the collection (leading underscore): not a public API.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 # Commands are always run with a stable locale so their output can be parsed.
@@ -29,15 +30,37 @@ class TunnelgateError(Exception):
         super().__init__("%s: %s" % (where, message))
 
 
+# A WireGuard key as text: canonical base64 of 32 bytes (43 characters, the last one of the 16 that
+# encode 4 zero bits, then "="), standing alone (not part of a longer base64 run).
+KEY_TOKEN_RE = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=(?![A-Za-z0-9+/=])")
+REDACTED = "(redacted)"
+
+
+def redact_keys(text, keep=()):
+    """``text`` with every WireGuard-key-shaped token replaced by ``(redacted)``, except those in ``keep``.
+
+    For text the module did not write itself (a command's stderr, a hand-made file): a private or
+    preshared key looks exactly like a public one, so anything key-shaped goes unless it is known public.
+    """
+    if not text:
+        return text
+    return KEY_TOKEN_RE.sub(lambda match: match.group(0) if match.group(0) in keep else REDACTED, text)
+
+
 class CommandError(Exception):
-    """A command failed. Carries argv, rc and stderr, never stdin (which may hold secrets)."""
+    """A command failed. Carries argv, rc and stderr (key-shaped text redacted), never stdin.
+
+    The message never holds the command's stdout (``wg show NAME dump`` prints private keys): modules
+    show ``str(err)`` and ``err.stderr`` only. ``stdout`` stays available to callers that parse it.
+    """
 
     def __init__(self, argv, rc, stdout, stderr):
         self.argv = list(argv)
         self.rc = rc
         self.stdout = stdout
-        self.stderr = stderr
-        super().__init__("command %s failed (rc=%s): %s" % (" ".join(self.argv), rc, (stderr or stdout).strip()))
+        self.stderr = redact_keys(stderr or "")
+        super().__init__("command %s failed (rc=%s): %s" % (
+            redact_keys(" ".join(self.argv)), rc, self.stderr.strip() or "(no error output)"))
 
 
 class CommandRunner:
@@ -52,6 +75,11 @@ class CommandRunner:
 
     def bin_path(self, name, required=True):
         return self._module.get_bin_path(name, required=required)
+
+    def no_log(self, value):
+        """Register a secret read from the host: Ansible masks it in anything the module returns."""
+        if value:
+            self._module.no_log_values.add(value)
 
     def run(self, argv, check=True, data=None, environ=None):
         env = dict(C_LOCALE)

@@ -15,6 +15,8 @@ import ipaddress
 import re
 import socket
 
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import REDACTED, redact_keys
+
 KEY_B64_LEN = 44
 META_PREFIX = "# tunnelgate:"
 DESCRIPTION_PREFIX = "# description:"
@@ -143,6 +145,35 @@ def render_config(header, meta, interface, peers):
     return "\n".join(lines) + "\n"
 
 
+SECRET_CONFIG_KEYS = ("privatekey", "presharedkey")
+
+
+def redact_config(text):
+    """A wg-quick file (ours or hand-made) made safe to show in a diff: no key material left.
+
+    Every ``PrivateKey``/``PresharedKey`` value (any case, any spacing, whatever it holds) becomes
+    ``(redacted)``; any other key-shaped token (in a hook, a comment) too, unless it is a
+    ``PublicKey`` value of the same file. Everything else is kept, so the diff still says what changes.
+    """
+    if not text:
+        return text
+    public = set()
+    for raw in text.splitlines():
+        key, sep, value = raw.partition("=")
+        if sep and key.strip().lower() == "publickey":
+            public.add(value.split("#", 1)[0].strip())
+    lines = []
+    for raw in text.splitlines(True):
+        key, sep, value = raw.partition("=")
+        if sep and key.strip().lower() in SECRET_CONFIG_KEYS:
+            spacing = value[:len(value) - len(value.lstrip(" \t"))]
+            raw = "%s=%s%s%s" % (key, spacing, REDACTED, "\n" if raw.endswith("\n") else "")
+        else:
+            raw = redact_keys(raw, keep=public)
+        lines.append(raw)
+    return "".join(lines)
+
+
 class ConfigFile:
     """A parsed wg-quick file: ``interface`` and each peer are lists of (key, value) pairs."""
 
@@ -235,45 +266,54 @@ def parse_dump(text, name=None, keep_secrets=False):
     carry ``preshared_key`` (bool: one is set).
     """
     interfaces = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        fields = line.split("\t")
-        if name is None:
-            ifname, fields = fields[0], fields[1:]
-        else:
-            ifname = name
-        if ifname not in interfaces:
-            if len(fields) != 4:
-                raise ValueError("unexpected wg dump interface line with %d fields" % len(fields))
-            private, public, port, fwmark = fields
-            entry = {
-                "public_key": _none(public),
-                "listen_port": int(port) if _none(port) else None,
-                "fwmark": int(fwmark, 0) if _none(fwmark) else None,
-                "peers": {},
-            }
-            if keep_secrets:
-                entry["private_key"] = _none(private)
-            interfaces[ifname] = entry
-            continue
-        if len(fields) != 8:
-            raise ValueError("unexpected wg dump peer line with %d fields" % len(fields))
-        public, psk, endpoint, allowed, handshake, rx, tx, keepalive = fields
-        peer = {
-            "public_key": public,
-            "preshared_key": _none(psk) is not None,
-            "endpoint": _none(endpoint),
-            "allowed_ips": _parse_allowed_ips(allowed),
-            "latest_handshake": int(handshake),
-            "transfer_rx": int(rx),
-            "transfer_tx": int(tx),
-            "persistent_keepalive": int(keepalive) if _none(keepalive) else None,
+        try:
+            _parse_dump_line(interfaces, line, name, keep_secrets)
+        except (ValueError, IndexError, KeyError):
+            # Never quote the line or a field: the dump holds private and preshared keys.
+            raise ValueError("line %d of the wg dump is not in the format this module knows" % number) from None
+    return interfaces
+
+
+def _parse_dump_line(interfaces, line, name, keep_secrets):
+    """One line of ``wg show ... dump`` into ``interfaces`` (see ``parse_dump``)."""
+    fields = line.split("\t")
+    if name is None:
+        ifname, fields = fields[0], fields[1:]
+    else:
+        ifname = name
+    if ifname not in interfaces:
+        if len(fields) != 4:
+            raise ValueError("unexpected wg dump interface line with %d fields" % len(fields))
+        private, public, port, fwmark = fields
+        entry = {
+            "public_key": _none(public),
+            "listen_port": int(port) if _none(port) else None,
+            "fwmark": int(fwmark, 0) if _none(fwmark) else None,
+            "peers": {},
         }
         if keep_secrets:
-            peer["preshared_key_value"] = _none(psk)
-        interfaces[ifname]["peers"][public] = peer
-    return interfaces
+            entry["private_key"] = _none(private)
+        interfaces[ifname] = entry
+        return
+    if len(fields) != 8:
+        raise ValueError("unexpected wg dump peer line with %d fields" % len(fields))
+    public, psk, endpoint, allowed, handshake, rx, tx, keepalive = fields
+    peer = {
+        "public_key": public,
+        "preshared_key": _none(psk) is not None,
+        "endpoint": _none(endpoint),
+        "allowed_ips": _parse_allowed_ips(allowed),
+        "latest_handshake": int(handshake),
+        "transfer_rx": int(rx),
+        "transfer_tx": int(tx),
+        "persistent_keepalive": int(keepalive) if _none(keepalive) else None,
+    }
+    if keep_secrets:
+        peer["preshared_key_value"] = _none(psk)
+    interfaces[ifname]["peers"][public] = peer
 
 
 def split_live_endpoint(text):

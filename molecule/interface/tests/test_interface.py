@@ -1,11 +1,15 @@
 """The interface module on real hosts: handshake, traffic through the tunnel, files, boot units."""
 
+import base64
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
 
 import pytest
+import testinfra
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "resources", "tests"))
 import lab  # noqa: E402
@@ -13,6 +17,7 @@ import lab  # noqa: E402
 testinfra_hosts = ["interface-server", "interface-client"]
 
 SERVER_UPLINK = ("172.30.3.10", "fd42:7467:3::10")
+SCENARIO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +110,60 @@ def test_info_module_facts_have_no_secrets(host):
     assert wg0["public_key"] == host.check_output("wg show wg0 public-key")
     raw = json.dumps(out)
     assert host.check_output("cat /etc/wireguard/keys/wg0.key") not in raw
+
+
+def run_playbook(playbook):
+    """Run a playbook of this scenario at -vvv --diff against the Molecule instances; return the log."""
+    binary = shutil.which("ansible-playbook") or os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    argv = [binary, "-vvv", "--diff", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(SCENARIO_DIR, playbook)]
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    ephemeral = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY")
+    if ephemeral and os.path.isdir(ephemeral):
+        with open(os.path.join(ephemeral, playbook.replace(".yml", ".log")), "w", encoding="utf-8") as handle:
+            handle.write(proc.stdout)
+    assert proc.returncode == 0, "%s failed:\n%s" % (playbook, proc.stdout[-4000:])
+    return proc.stdout
+
+
+def leaked_forms(key_b64):
+    """A key as text (also unpadded, JSON-escaped), hex, and its file base64-encoded again (slurp)."""
+    raw = base64.b64decode(key_b64)
+    return {
+        "text": key_b64,
+        "unpadded": key_b64.rstrip("="),
+        "json-escaped": key_b64.replace("/", "\\/"),
+        "hex": raw.hex(),
+        "file-as-base64": base64.b64encode((key_b64 + "\n").encode()).decode(),
+    }
+
+
+def find_leaks(log, key_b64):
+    return sorted(name for name, form in leaked_forms(key_b64).items() if form in log)
+
+
+@pytest.fixture(scope="session")
+def migration_log():
+    log = run_playbook("migration.yml")
+    # the capture is a -vvv --diff log of the interface module taking over the hand-made file
+    for marker in ("plugins/modules/interface.py", "wg9, set up by hand", "PrivateKey = (redacted)",
+                   "PresharedKey = (redacted)", '"invocation"'):
+        assert marker in log, "the migration log lacks %r" % marker
+    return log
+
+
+@pytest.mark.parametrize("path", ["hand.key", "old.key", "hand.psk", "peer.key", "/etc/wireguard/keys/wg9.key"])
+def test_migration_vvv_diff_log_holds_no_key(migration_log, path):
+    """Issue #8.2: check mode, state=absent (check and real) and the real run, all at -vvv --diff, over a
+    hand-made wg-quick file with its keys in it: none of those keys anywhere in the log."""
+    server = testinfra.get_host("docker://interface-server")
+    key = server.check_output("cat %s", path if path.startswith("/") else "/root/migration/" + path).strip()
+    assert len(key) == 44
+    assert find_leaks(migration_log, key) == [], "key material of %s is in the -vvv --diff log" % path
+
+
+def test_migration_leak_search_finds_a_key_that_leaks(migration_log):
+    """Positive control: the throwaway key the last play prints on purpose IS found by the same search."""
+    server = testinfra.get_host("docker://interface-server")
+    key = server.check_output("cat /root/migration/throwaway.key").strip()
+    assert "text" in find_leaks(migration_log, key)

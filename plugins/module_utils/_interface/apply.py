@@ -25,9 +25,8 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.ba
     route_argv,
     rule_argv,
 )
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import read_live, read_routes, read_rules
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import parse_wg_dump, read_live, read_routes, read_rules
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.plan import make_plan
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import parse_dump
 
 
 class Host:
@@ -174,7 +173,7 @@ def _guard(runner, name, expected):
     rc, out, _err = runner.run(["wg", "show", name, "dump"], check=False)
     live_key = None
     if rc == 0:
-        live_key = parse_dump(out, name=name).get(name, {}).get("public_key")
+        live_key = parse_wg_dump(out, name).get(name, {}).get("public_key")
     if live_key != expected:
         raise TunnelgateError("private_key_path", "after the change the live public key of %s is %s, but the key file's "
                               "public key is %s" % (name, live_key, expected))

@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import CommandError, TunnelgateError
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import _json
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import parse_dump
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import CommandError, TunnelgateError, redact_keys
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import _json, parse_wg_dump
 
 
 def wireguard_info(runner, name=None, now=None):
@@ -18,9 +17,9 @@ def wireguard_info(runner, name=None, now=None):
     rc, out, err = runner.run(argv, check=False)
     if rc != 0:
         if name:
-            raise TunnelgateError("name", "%s is not a WireGuard interface (%s)" % (name, err.strip()))
+            raise TunnelgateError("name", "%s is not a WireGuard interface (%s)" % (name, redact_keys(err.strip())))
         raise CommandError(argv, rc, out, err)
-    dump = parse_dump(out, name=name)
+    dump = parse_wg_dump(out, name)
     interfaces = {}
     for ifname, data in dump.items():
         peers = []

@@ -13,7 +13,7 @@ import collections
 import ipaddress
 import json
 
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError, redact_keys
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.base import PeerState, Route, Rule, State
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import parse_dump, split_live_endpoint
 
@@ -23,6 +23,23 @@ def _json(runner, argv):
     if rc != 0 or not out.strip():
         return []
     return json.loads(out)
+
+
+def hide_secrets(runner, *values):
+    """Tell Ansible about secrets read from the host, so it masks them in anything returned (a second
+    guard: results are built from fingerprints and booleans in the first place)."""
+    register = getattr(runner, "no_log", None)
+    for value in values:
+        if value and register:
+            register(value)
+
+
+def parse_wg_dump(text, name, keep_secrets=False):
+    """``parse_dump`` for ``wg show NAME|all dump`` output; a format it does not know fails naming ``name``."""
+    try:
+        return parse_dump(text, name=name, keep_secrets=keep_secrets)
+    except ValueError as exc:  # the message never quotes the dump (it holds private keys)
+        raise TunnelgateError("name", "wg show %s dump: %s" % (name or "all", exc)) from None
 
 
 def _normalize_dst(dst, family):
@@ -84,12 +101,13 @@ def read_live(runner, name, tables):
         raise TunnelgateError("name", "interface %s exists but the wg tool (wireguard-tools) is not installed" % name)
     rc, out, err = runner.run(["wg", "show", name, "dump"], check=False)
     if rc != 0:
-        raise TunnelgateError("name", "%s exists but is not a WireGuard interface (%s)" % (name, err.strip()))
-    dump = parse_dump(out, name=name, keep_secrets=True).get(name)
+        raise TunnelgateError("name", "%s exists but is not a WireGuard interface (%s)" % (name, redact_keys(err.strip())))
+    dump = parse_wg_dump(out, name, keep_secrets=True).get(name)
     if dump is None:
         raise TunnelgateError("name", "wg show %s dump returned nothing" % name)
     live.public_key = dump["public_key"]
     live.private_key_value = dump.get("private_key")
+    hide_secrets(runner, live.private_key_value, *(p.get("preshared_key_value") for p in dump["peers"].values()))
     live.listen_port = dump["listen_port"]
     live.fwmark = dump["fwmark"]
     for key, peer in dump["peers"].items():

@@ -20,10 +20,10 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.de
     default_resolver,
     read_private_public_key,
 )
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import read_live, snapshot_as_desired
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import hide_secrets, read_live, snapshot_as_desired
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.plan import Plan, _peer_entry, make_plan
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.render import previous_tables, render_desired, render_dropin
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import short_key
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import redact_config, short_key
 
 
 def _result_base(name, plan, config_path):
@@ -63,6 +63,7 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
         raise TunnelgateError("peers", "the interface's own public key %s is listed as a peer" % short_key(desired.public_key),
                               desired.peers[desired.public_key].label)
     _read_psks(desired, check_mode)
+    hide_secrets(runner, *(peer.psk_value for peer in desired.peers.values()))
     if desired.dns and not check_mode and not runner.bin_path("resolvconf", required=False):
         raise TunnelgateError("dns", "wg-quick sets DNS servers with resolvconf, which is not installed "
                               "(install openresolv or systemd-resolved, or leave dns empty)")
@@ -164,7 +165,7 @@ def _diff(config_path, before, after, plan):
     live_before, live_after = plan.tracker.get_before_after()
     return [
         {"before_header": config_path, "after_header": config_path,
-         "before": before or "", "after": after or ""},
+         "before": redact_config(before) or "", "after": redact_config(after) or ""},
         {"before_header": "%s (live)" % plan.name, "after_header": "%s (live)" % plan.name,
          "before": _yamlish(live_before), "after": _yamlish(live_after)},
     ]

@@ -11,6 +11,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common impor
     DifferenceTracker,
     TunnelgateError,
     read_text,
+    redact_keys,
     write_file_atomic,
 )
 
@@ -135,3 +136,29 @@ def test_write_over_a_symlink_never_touches_its_target(tmp_path):
     write_file_atomic(str(link), "secret")
     assert _mode(target) == 0o644 and target.read_text() == "someone else's"
     assert not link.is_symlink() and link.read_text() == "secret" and _mode(link) == 0o600
+
+
+KEY = "KGZ1s8qjLzSBgcBQJ5X6vvlWf6q1T3nAmDGsEHtJ+0E="
+PUB = "H5J/955Ub5W0d99c0MPfUYxBUNQvoQSewt+1H8FsXz8="
+
+
+def test_command_error_message_has_stderr_never_stdout():
+    err = CommandError(["wg", "show", "wg0", "dump"], 1, "%s\t%s\n" % (KEY, PUB), "")
+    assert str(err) == "command wg show wg0 dump failed (rc=1): (no error output)"
+    err = CommandError(["wg", "set"], 1, "", "bad key %s near %s\n" % (KEY, "x" * 60))
+    assert KEY not in str(err) and KEY not in err.stderr and "bad key (redacted) near " in str(err)
+
+
+def test_redact_keys_only_touches_key_shaped_tokens():
+    assert redact_keys("a %s b %s c" % (KEY, PUB), keep={PUB}) == "a (redacted) b %s c" % PUB
+    longer = "Q" * 43 + "Q=="  # base64, but not of 32 bytes: left alone
+    assert redact_keys(longer) == longer and redact_keys("") == "" and redact_keys(None) is None
+
+
+def test_runner_registers_secrets_for_ansible_to_mask():
+    module = FakeModule()
+    module.no_log_values = set()
+    runner = CommandRunner(module)
+    runner.no_log(KEY)
+    runner.no_log(None)
+    assert module.no_log_values == {KEY}

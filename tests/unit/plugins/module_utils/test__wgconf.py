@@ -182,3 +182,30 @@ def test_parse_dump_rejects_garbage():
 ])
 def test_split_live_endpoint(text, expected):
     assert wc.split_live_endpoint(text) == expected
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("PrivateKey = %s" % PRIV, "PrivateKey = (redacted)"),
+    ("privatekey=%s" % PRIV, "privatekey=(redacted)"),
+    ("  PresharedKey   =   %s   # old" % PSK, "  PresharedKey   =   (redacted)"),
+    ("PrivateKey = not-even-a-key", "PrivateKey = (redacted)"),
+    ("PostUp = wg set %%i private-key <(echo %s)" % PRIV, "PostUp = wg set %i private-key <(echo (redacted))"),
+    ("# PrivateKey: %s" % PSK, "# PrivateKey: (redacted)"),
+    ("PublicKey = %s" % PUB_A, "PublicKey = %s" % PUB_A),
+    ("PostUp = wg set %%i peer %s preshared-key /k" % PUB_A, "PostUp = wg set %%i peer %s preshared-key /k" % PUB_A),
+    ("Address = 10.0.0.1/24", "Address = 10.0.0.1/24"),
+])
+def test_redact_config_removes_every_key_but_known_public_ones(line, expected):
+    text = "[Interface]\n%s\n\n[Peer]\nPublicKey = %s\n" % (line, PUB_A)
+    assert wc.redact_config(text) == "[Interface]\n%s\n\n[Peer]\nPublicKey = %s\n" % (expected, PUB_A)
+
+
+def test_redact_config_keeps_empty_and_missing_files():
+    assert wc.redact_config(None) is None and wc.redact_config("") == ""
+
+
+def test_parse_dump_error_never_quotes_a_field():
+    with pytest.raises(ValueError) as err:
+        wc.parse_dump("%s\t%s\t51820\toff\n%s\t%s\t(none)\t(none)\t%s\t0\t0\toff\n" % (PRIV, PUB_A, PUB_B, PSK, PRIV),
+                      name="wg0")
+    assert "line 2" in str(err.value) and PRIV not in str(err.value) and PSK not in str(err.value)

@@ -86,3 +86,32 @@ def test_info_module_reports_peers_without_secrets(capsys, monkeypatch):
 def test_info_module_unknown_interface_fails_naming_it(capsys, monkeypatch):
     result = run_main(info, capsys, monkeypatch, FakeRunner(None), name="wg9")[0]
     assert result["failed"] and result["msg"].startswith("name: wg9 is not a WireGuard interface")
+
+
+def test_interface_main_check_diff_of_a_hand_made_file_shows_no_key(capsys, monkeypatch, fresh_host):
+    (fresh_host / "etc").mkdir()
+    (fresh_host / "etc" / "wg0.conf").write_text(
+        "[Interface]\nPrivateKey = %s\nListenPort = 51820\n\n[Peer]\nPublicKey = %s\nPresharedKey = %s\n"
+        "AllowedIPs = 10.66.3.2/32\n" % (PRIVATE_B64, PEER_A, PSK_B64))
+    result, raw = run_main(interface, capsys, monkeypatch, FakeRunner(None, binaries=()), check_mode=True, diff=True,
+                           name="wg0", state="absent")
+    assert result["changed"] is True and "PublicKey = %s" % PEER_A in result["diff"][0]["before"]
+    assert PRIVATE_B64 not in raw and PSK_B64 not in raw
+
+
+def test_interface_main_command_failure_puts_no_output_in_the_result(capsys, monkeypatch, fresh_host):
+    runner = FakeRunner(live_interface())
+    # state=absent: "ip link del" is the one mutating command run with check=True outside a restore
+    runner.fail[("ip", "link", "del")] = (1, "%s\n" % PRIVATE_B64, "Cannot delete: %s\n" % PSK_B64)
+    result, raw = run_main(interface, capsys, monkeypatch, runner, name="wg0", state="absent")
+    assert result["failed"] is True and "ip link del dev wg0" in result["msg"]
+    assert PRIVATE_B64 not in raw and PSK_B64 not in raw
+
+
+def test_info_main_failure_of_wg_show_puts_no_output_in_the_result(capsys, monkeypatch):
+    runner = FakeRunner(live_interface())
+    runner.fail[("wg", "show", "all", "dump")] = (1, "wg0\t%s\t%s\t51820\toff\n" % (PRIVATE_B64, PEER_A),
+                                                  "warning: %s\n" % PSK_B64)
+    result, raw = run_main(info, capsys, monkeypatch, runner)
+    assert result["failed"] is True and "wg show all dump" in result["msg"]
+    assert PRIVATE_B64 not in raw and PSK_B64 not in raw
