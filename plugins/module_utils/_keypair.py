@@ -375,6 +375,9 @@ def run_keypair(module):
     The result holds the public key and fingerprint only, never key material.
     """
     params = module.params
+    if not params["path"].isprintable():
+        raise TunnelgateError("path", "%r contains control characters or line separators; a key file's path must be "
+                              "printable text" % (params["path"],))
     path = os.path.abspath(os.path.expanduser(params["path"]))
     key_type = params["type"]
 

@@ -20,7 +20,11 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common impor
 KEY_B64_LEN = 44
 META_PREFIX = "# tunnelgate:"
 DESCRIPTION_PREFIX = "# description:"
-_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\Z")
+# What an endpoint may hold at all: it is written into the configuration file as is.
+_ENDPOINT_CHARS = re.compile(r"^[A-Za-z0-9.:%\[\]_-]+\Z")
+_ZONE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,15}\Z")
+_PORT = re.compile(r"^[0-9]{1,5}\Z")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,8 +68,11 @@ def parse_endpoint(value):
         if close < 0 or value[close + 1:close + 2] != ":":
             raise ValueError("an IPv6 endpoint must look like [2001:db8::1]:51820")
         host_text, port_text = value[1:close], value[close + 2:]
+        address_text, percent, zone = host_text.partition("%")
+        if percent and not _ZONE_ID.match(zone):
+            raise ValueError("the zone id %r is not an interface name" % zone)
         try:
-            host = ipaddress.IPv6Address(host_text.split("%")[0])
+            host = ipaddress.IPv6Address(address_text)
         except ValueError:
             raise ValueError("%r is not an IPv6 address" % host_text) from None
     else:
@@ -79,8 +86,11 @@ def parse_endpoint(value):
             labels = host.split(".")
             if not host or not all(_HOSTNAME_LABEL.match(label) for label in labels) or labels[-1].isdigit():
                 raise ValueError("%r is neither an IP address nor a valid host name" % host_text) from None
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not _PORT.match(port_text) or not 1 <= int(port_text) <= 65535:
         raise ValueError("port %r is not in 1-65535" % port_text)
+    if not _ENDPOINT_CHARS.match(value):
+        raise ValueError("may only hold letters, digits and . - _ : [ ] %% (host:port, [IPv6]:port), found %s" % (
+            " ".join(sorted(set(repr(ch) for ch in value if not _ENDPOINT_CHARS.match(ch))))))
     return host, int(port_text)
 
 
@@ -102,7 +112,7 @@ def parse_cidr(text):
         raise ValueError("%r has leading zeros (ambiguous: octal or decimal?)" % addr)
     if not slash:
         plen = bits
-    elif plen_text.isdigit() and int(plen_text) <= bits:
+    elif re.match(r"^[0-9]{1,3}\Z", plen_text) and int(plen_text) <= bits:
         plen = int(plen_text)
     else:
         raise ValueError("prefix length %r is not in 0-%d" % (plen_text, bits))

@@ -20,7 +20,10 @@ SYSTEMD_DIR = "/etc/systemd/system"
 DROPIN_NAME = "tunnelgate.conf"
 DEFAULT_FULL_TUNNEL_TABLE = 51820
 DEFAULT_RULE_PRIORITY = 10000
-NAME_RE = re.compile(r"^[a-zA-Z0-9_=+.-]{1,15}$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9_=+.-]{1,15}\Z")  # \Z: "$" would accept a trailing newline
+# Paths go into wg-quick hooks (bash) and the systemd drop-in's ExecReload (systemd, then bash):
+# only characters that mean nothing to either, so no quoting can go wrong.
+SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9._/@+:,=-]*\Z")
 RESERVED_TABLES = {0: "unspec", 253: "default", 254: "main", 255: "local"}
 KERNEL_ONLY_SENTINEL = "tunnelgate-kernel-only"  # never on PATH: stops wg-quick's userspace fallback
 WG_SET_PEERS_PER_CALL = 250

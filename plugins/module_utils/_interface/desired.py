@@ -22,6 +22,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.ba
     DEFAULT_FULL_TUNNEL_TABLE,
     DEFAULT_RULE_PRIORITY,
     NAME_RE,
+    SAFE_PATH_RE,
     RESERVED_TABLES,
     SRC_VALID_MARK,
     PeerState,
@@ -39,6 +40,8 @@ except ImportError:  # pragma: no cover - the keypair engineer's module is part 
 
 
 def _parse_network(text, option, item=None):
+    if "%" in str(text):
+        raise TunnelgateError(option, "%r: a zone id (%%...) has no place in a network" % (text,), item)
     try:
         return ipaddress.ip_network(str(text).strip(), strict=False)
     except ValueError:
@@ -48,9 +51,12 @@ def _parse_network(text, option, item=None):
 def _check_path(path, option, item=None):
     if not path or not os.path.isabs(path):
         raise TunnelgateError(option, "must be an absolute path, got %r" % (path,), item)
-    if any(ch in path for ch in "#%'\"\\$`") or any(ch.isspace() for ch in path):
-        raise TunnelgateError(option, "must not contain white space, quotes or any of # % $ ` \\ (wg-quick and "
-                              "systemd cannot quote them)", item)
+    if not SAFE_PATH_RE.match(path):
+        bad = sorted(set(ch for ch in path if not SAFE_PATH_RE.match("/" + ch)))
+        raise TunnelgateError(option, "must not contain white space, quotes or characters that mean something to a "
+                              "shell or systemd (found %s in %r): only letters, digits and . _ - / @ + : , = (the path "
+                              "is written into wg-quick hooks and a systemd unit's shell command)"
+                              % (" ".join(repr(ch) for ch in bad), path), item)
     return path
 
 
@@ -58,7 +64,7 @@ def _table_option(value):
     text = str(value).strip().lower() if value is not None else "auto"
     if text in ("auto", "off"):
         return text
-    if not text.isdigit() or not 1 <= int(text) <= 0xFFFFFFFF:
+    if not re.match(r"^[0-9]{1,10}\Z", text) or not 1 <= int(text) <= 0xFFFFFFFF:
         raise TunnelgateError("table", "must be auto, off or a routing table number (1-4294967295), got %r" % (value,))
     if int(text) in RESERVED_TABLES:
         raise TunnelgateError("table", "table %s is the kernel's %r table; pick a table of the tunnel's own" % (
@@ -106,6 +112,8 @@ def build_desired(params, resolver=None):
     addresses = []
     for text in params.get("addresses") or []:
         try:
+            if "%" in str(text):
+                raise ValueError("zone id")
             addr = ipaddress.ip_interface(str(text).strip())
         except ValueError:
             raise TunnelgateError("addresses", "%r is not an address with prefix length (e.g. 10.66.3.1/24)" % (text,)) from None
@@ -128,9 +136,11 @@ def build_desired(params, resolver=None):
     for entry in params.get("dns") or []:
         text = str(entry).strip()
         try:
+            if "%" in text:
+                raise ValueError("zone id")
             ipaddress.ip_address(text)
         except ValueError:
-            if not re.match(r"^[A-Za-z0-9.-]+$", text):
+            if not re.match(r"^[A-Za-z0-9.-]+\Z", text):
                 raise TunnelgateError("dns", "%r is neither an IP address nor a search domain" % (entry,)) from None
         desired.dns.append(text)
 
@@ -146,15 +156,16 @@ def _build_peers(peer_params, resolver):
     for index, spec in enumerate(peer_params):
         option = "peers[%d]" % index
         key = spec.get("public_key")
-        label = spec.get("description") or (short_key(key) if key else "#%d" % index)
+        description = spec.get("description")
+        label = description or (short_key(key) if key else "#%d" % index)
         problem = key_problem(key)
         if problem:
             raise TunnelgateError(option + ".public_key", "the public key %s" % problem, label)
         if key in peers:
             raise TunnelgateError(option + ".public_key", "the same public key is listed for %s too" % peers[key].label, label)
-        description = spec.get("description")
-        if description is not None and any(ch in description for ch in "\n\r"):
-            raise TunnelgateError(option + ".description", "must be one line", label)
+        if description is not None and not description.isprintable():
+            raise TunnelgateError(option + ".description", "must be one line of printable text (no control characters "
+                                  "or line separators: it is written into the configuration file)", label)
         psk_path = spec.get("preshared_key_path")
         if psk_path is not None:
             _check_path(psk_path, option + ".preshared_key_path", label)

@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import CommandError, TunnelgateError, redact_keys
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.base import NAME_RE
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import _json, parse_wg_dump
 
 
 def wireguard_info(runner, name=None, now=None):
     """Facts about WireGuard interfaces and peers. Never private or preshared keys."""
+    if name is not None and not NAME_RE.match(name):
+        raise TunnelgateError("name", "%r is not a valid interface name (1-15 of A-Z a-z 0-9 _ = + . -)" % (name,))
     if not runner.bin_path("wg", required=False):
         return {}, ["the wg tool (wireguard-tools) is not installed: no WireGuard facts"]
     argv = ["wg", "show", name or "all", "dump"]

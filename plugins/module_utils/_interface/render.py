@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import shlex
 
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.base import (
     KERNEL_ONLY_SENTINEL,
+    SAFE_PATH_RE,
     _sorted_routes,
     _sorted_rules,
     route_argv,
@@ -83,6 +85,17 @@ def previous_tables(config_text):
     return set()
 
 
+def unit_shell_word(path):
+    """``path`` as one double-quoted bash word inside a single-quoted systemd command line.
+
+    ``build_desired`` only lets through paths of characters that mean nothing to systemd or bash
+    (``SAFE_PATH_RE``); anything else is refused here too, never escaped half-way.
+    """
+    if not SAFE_PATH_RE.match(path or ""):
+        raise TunnelgateError("private_key_path", "%r cannot be written into a systemd unit safely" % (path,))
+    return '"%s"' % path
+
+
 def render_dropin(desired, kind):
     """systemd drop-in for wg-quick@NAME: the implementation, and a reload that keeps the key.
 
@@ -95,10 +108,9 @@ def render_dropin(desired, kind):
         lines.append("Environment=WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go")
     elif kind == "kernel":
         lines.append("Environment=WG_QUICK_USERSPACE_IMPLEMENTATION=%s" % KERNEL_ONLY_SENTINEL)
-    key = desired.private_key_path.replace("'", "")
     lines += [
         "ExecReload=",
         "ExecReload=/bin/bash -ec 'exec wg syncconf %%i <(printf \"[Interface]\\\\nPrivateKey = %%%%s\\\\n\" "
-        "\"$$(< %s)\"; wg-quick strip %%i)'" % key,
+        "\"$$(< %s)\"; wg-quick strip %%i)'" % unit_shell_word(desired.private_key_path),
     ]
     return "\n".join(lines) + "\n"

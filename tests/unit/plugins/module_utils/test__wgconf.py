@@ -209,3 +209,27 @@ def test_parse_dump_error_never_quotes_a_field():
         wc.parse_dump("%s\t%s\t51820\toff\n%s\t%s\t(none)\t(none)\t%s\t0\t0\toff\n" % (PRIV, PUB_A, PUB_B, PSK, PRIV),
                       name="wg0")
     assert "line 2" in str(err.value) and PRIV not in str(err.value) and PSK not in str(err.value)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[fe80::1%eth0\nPostUp = id]:51820", "zone id"),
+    ("[fe80::1%eth0=1]:51820", "zone id"),
+    ("vpn.example.org\n:51820", "valid host name"),
+    ("10.0.0.1:\u0665\u0661\u0668\u0662\u0660", "port"),
+    ("10.0.0.1:51_820", "port"),
+    ("10.0.0.1:+51820", "port"),
+])
+def test_parse_endpoint_refuses_what_could_smuggle_text_into_the_file(text, problem):
+    with pytest.raises(ValueError, match=problem):
+        wc.parse_endpoint(text)
+
+
+def test_parse_endpoint_accepts_a_plain_zone_id():
+    host, port = wc.parse_endpoint("[fe80::1%eth0]:51820")
+    assert str(host) == "fe80::1" and port == 51820
+
+
+@pytest.mark.parametrize("text", ["10.0.0.0/\u0662\u0664", "10.0.0.0/+8", "10.0.0.0/ 8"])
+def test_parse_cidr_prefix_length_is_ascii_digits_only(text):
+    with pytest.raises(ValueError, match="prefix length"):
+        wc.parse_cidr(text)

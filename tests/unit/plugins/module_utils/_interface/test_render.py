@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.base import KERNEL_ONLY_SENTINEL
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.desired import build_desired
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.render import (
@@ -83,7 +84,21 @@ def test_dropin_keeps_the_private_key_on_reload_without_putting_it_in_argv():
     text = render_dropin(desired, "userspace")
     assert "Environment=WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go" in text
     assert "ExecReload=\n" in text  # resets the stock syncconf reload that wipes the key
-    assert '"$$(< /etc/wireguard/keys/wg0.key)"' in text  # bash builtin read, systemd-escaped
+    assert '"$$(< "/etc/wireguard/keys/wg0.key")"' in text  # bash builtin read of a quoted path, systemd-escaped
     assert "KERNEL" not in text.upper().replace("WG-QUICK", "")
     assert KERNEL_ONLY_SENTINEL in render_dropin(desired, "kernel")
     assert "Environment" not in render_dropin(desired, "auto")
+
+
+@pytest.mark.parametrize("path", ["/k;id", "/k$(id)", "/k\nExecStart=/bin/id", "/k%n", "/k\"x", "relative"])
+def test_dropin_refuses_a_path_it_cannot_quote_even_if_validation_was_skipped(path):
+    desired = build_desired(params())
+    desired.private_key_path = path
+    with pytest.raises(TunnelgateError, match="^private_key_path: "):
+        render_dropin(desired, "userspace")
+
+
+def test_paths_with_every_allowed_character_render_unquoted_and_safe():
+    desired = build_desired(params(private_key_path="/etc/wire-guard/k_1.2@host+x:y,z=w.key"))
+    assert "PostUp = wg set %i private-key /etc/wire-guard/k_1.2@host+x:y,z=w.key" in render_desired(desired)
+    assert '"$$(< "/etc/wire-guard/k_1.2@host+x:y,z=w.key")"' in render_dropin(desired, "auto")
