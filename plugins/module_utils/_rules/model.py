@@ -168,7 +168,15 @@ def interface(option, value, allow_lo=False, item=None):
     return name
 
 
+def _no_zone_id(option, value, item):
+    # ipaddress accepts an IPv6 zone id with ANY text after "%" (spaces, newlines): it would reach the
+    # rule files verbatim (a new iptables-restore line). A zone id has no place in a firewall rule.
+    if "%" in str(value):
+        raise TunnelgateError(option, "%r: a zone id (%%...) has no place in a firewall rule" % (value,), item=item)
+
+
 def network(option, value, item=None):
+    _no_zone_id(option, value, item)
     try:
         return ipaddress.ip_network(str(value), strict=True)
     except ValueError as exc:
@@ -176,6 +184,7 @@ def network(option, value, item=None):
 
 
 def address(option, value, item=None):
+    _no_zone_id(option, value, item)
     try:
         return ipaddress.ip_address(str(value))
     except ValueError:

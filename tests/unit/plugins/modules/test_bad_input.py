@@ -17,7 +17,8 @@ import sys
 import pytest
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface import apply as itf_apply
-from ansible_collections.tunnelgate.wireguard.plugins.modules import info, interface, keypair
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import KillswitchSpec
+from ansible_collections.tunnelgate.wireguard.plugins.modules import info, interface, keypair, killswitch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "module_utils"))
 from _interface.fakes import PEER_A, PEER_B, PRIVATE_B64, FakeRunner, live_interface, mutating  # noqa: E402
@@ -204,6 +205,59 @@ def test_info_rejects_bad_input_without_running_a_command(capsys, monkeypatch, a
     assert runner.calls == []
 
 
+class RecordingRunner:
+    """The killswitch's command seam: records, and answers nothing (validation must stop it first)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def bin_path(self, name, required=True):
+        return "/usr/sbin/%s" % name
+
+    def run(self, argv, check=True, data=None, environ=None):
+        self.calls.append(list(argv))
+        return 1, "", "not expected in this test"
+
+
+def killswitch_args(**overrides):
+    args = {"state": "present", "mode": "host", "backend": "iptables", "interfaces": ["wg0"], "fwmark": 51820,
+            "endpoints": ["172.30.3.10:51820"], "ipv6": "tunnel", "persist": False}
+    args.update(overrides)
+    return args
+
+
+# Every value here would reach a rule file (iptables-restore / nft -f input) verbatim if accepted.
+KILLSWITCH_CASES = [
+    ("interface-newline", {"interfaces": ["wg0\n-A TUNNELGATE-OUT -j ACCEPT"]}, "interfaces: "),
+    ("interface-space", {"interfaces": ["wg0 -j ACCEPT"]}, "interfaces: "),
+    ("allow-lan-zone-newline", {"allow_lan": ["fe80::%x\n-A TUNNELGATE-OUT -j ACCEPT/64"]}, "allow_lan: "),
+    ("allow-lan-zone-space", {"allow_lan": ["fe80::%eth0 -j ACCEPT/64"]}, "allow_lan: "),
+    ("dns-zone", {"dns_servers": ["fe80::1%eth0 -j ACCEPT"]}, "dns_servers: "),
+    ("endpoint-zone", {"endpoints": ["[fe80::1%eth0]:51820"]}, "endpoints: "),
+    ("exclude-zone", {"mode": "forward", "sources": ["172.18.0.0/16"], "exclude": ["fe80::%x y/64"]}, "exclude: "),
+    ("unknown-option", {"allow_everything": True}, "allow_everything"),
+]
+
+
+@pytest.mark.parametrize("overrides, expected", [c[1:] for c in KILLSWITCH_CASES], ids=[c[0] for c in KILLSWITCH_CASES])
+def test_killswitch_rejects_bad_input_before_running_a_command(capsys, monkeypatch, overrides, expected):
+    runner = RecordingRunner()
+    result = run_main(killswitch, capsys, monkeypatch, runner, killswitch_args(**overrides))
+    assert result.get("failed") is True, result
+    if expected.endswith(": "):
+        assert result["msg"].startswith(expected), result["msg"]
+    else:
+        assert expected in result["msg"], result["msg"]
+    assert runner.calls == []
+
+
+def test_the_killswitch_base_call_of_the_corpus_is_valid():
+    """Positive control: the same options without the bad value validate."""
+    params = dict(killswitch_args(), allow_lan=[], allow_dhcp=False, allow_inbound_replies=True, sources=[], exclude=[],
+                  dns_servers=[], reject=True, forward_chain="auto")
+    KillswitchSpec(params)
+
+
 def test_corpus_size():
     """The issue asks for at least 30 cases across modules and roles; the modules' share is here."""
-    assert len(INTERFACE_CASES) + len(KEYPAIR_CASES) + len(INFO_CASES) >= 30
+    assert len(INTERFACE_CASES) + len(KEYPAIR_CASES) + len(INFO_CASES) + len(KILLSWITCH_CASES) >= 30
