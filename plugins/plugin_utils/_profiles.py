@@ -34,6 +34,9 @@ except ImportError:  # pragma: no cover - reported by the filters that need it
     netaddr = None
 
 CLIENT_GROUPS = ("vpn_hosts", "docker_gateways", "k8s_nodes")
+# The lifecycle variable of the role each client group runs (DESIGN.md: <role>_state: present|absent).
+ROLE_STATE = {"vpn_hosts": "host_vpn_state", "docker_gateways": "docker_gateway_state",
+              "k8s_nodes": "k8s_node_egress_state"}
 DEFAULT_PORT = 51820
 DEFAULT_KEEPALIVE = 25
 FULL_TUNNEL = ["0.0.0.0/0", "::/0"]
@@ -43,7 +46,9 @@ _COMMON_FIELDS = {"dns", "allowed_ips", "killswitch", "allow_lan", "persistent_k
 SERVER_FIELDS = _COMMON_FIELDS | {"server", "network", "port", "server_address"}
 PROVIDER_FIELDS = _COMMON_FIELDS | {"endpoint", "public_key", "network"}
 
-_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$")
+# \Z, not $ (which also matches before a trailing newline); [0-9], not \d (which takes any Unicode digit).
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}\Z)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?\Z")
+_DIGITS_RE = re.compile(r"[0-9]+\Z")
 
 
 class InventoryError(Exception):
@@ -125,7 +130,7 @@ def parse_endpoint(value, variable, host=None):
     """``host:port``, ``[v6]:port`` or ``a.b.c.d:port`` -> (host, port)."""
     if not isinstance(value, str):
         raise InventoryError(variable, "%r is not an endpoint (host:port)" % (value,), host)
-    match = re.match(r"^\[([0-9A-Fa-f:.]+)\]:(\d+)$", value) or re.match(r"^([^:\[\]]+):(\d+)$", value)
+    match = re.match(r"^\[([0-9A-Fa-f:.]+)\]:([0-9]+)\Z", value) or re.match(r"^([^:\[\]]+):([0-9]+)\Z", value)
     if not match:
         raise InventoryError(variable, "%r is not an endpoint: use host:port, or [IPv6]:port" % (value,), host)
     name, port = match.group(1), int(match.group(2))
@@ -147,7 +152,7 @@ def format_endpoint(address, port):
 
 
 def _port(value, variable, host):
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not _DIGITS_RE.match(str(value)):
         raise InventoryError(variable, "%r is not a port number" % (value,), host)
     port = int(value)
     if not 1 <= port <= 65535:
@@ -164,12 +169,71 @@ def _bool(value, variable, host):
 
 
 def _int_range(value, variable, host, low, high):
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not _DIGITS_RE.match(str(value)):
         raise InventoryError(variable, "%r is not a whole number" % (value,), host)
     number = int(value)
     if not low <= number <= high:
         raise InventoryError(variable, "%d is outside %d-%d" % (number, low, high), host)
     return number
+
+
+# A role's own inputs: what ends up in file names, unit names and systemd/wg-quick lines on the host.
+INTERFACE_RE = re.compile(r"^[A-Za-z0-9_=+.-]{1,15}\Z")  # what wg-quick and the kernel accept
+SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9_.+@%,:=/-]*\Z")  # no blanks, quotes, ';', '$', '`', '\\', newline
+
+
+def check_interface_name(value, variable, host=None):
+    if not isinstance(value, str) or not INTERFACE_RE.match(value) or value in (".", ".."):
+        raise InventoryError(variable, "%r is not an interface name (1-15 characters of letters, digits and "
+                             "'_=+.-')" % (value,), host)
+    return value
+
+
+def check_path(value, variable, host=None):
+    """An absolute path that is safe to write into a systemd unit or a wg-quick line."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise InventoryError(variable, "%r is not an absolute path" % (value,), host)
+    if not SAFE_PATH_RE.match(value):
+        bad = sorted(set(ch for ch in value if not SAFE_PATH_RE.match("/" + ch)))
+        raise InventoryError(variable, "%r contains characters a path of ours may not hold (%s); use letters, "
+                             "digits and '_.+@%%,:=/-'" % (value, ", ".join(repr(ch) for ch in bad)), host)
+    if any(part in (".", "..") for part in value.split("/")) or value.endswith("/") or "//" in value:
+        raise InventoryError(variable, "%r is not a plain path (no '.', '..', '//' or trailing '/')" % (value,),
+                             host)
+    return value
+
+
+INPUT_KINDS = {
+    "interface": check_interface_name,
+    "path": check_path,
+    "fwmark": lambda value, variable, host: _int_range(value, variable, host, 1, 0xFFFFFFFF),
+    "seconds": lambda value, variable, host: _int_range(value, variable, host, 1, 86400),
+    "state": lambda value, variable, host: _choice(value, variable, host, ("present", "absent")),
+}
+
+
+def _choice(value, variable, host, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise InventoryError(variable, "%r is not one of %s" % (value, ", ".join(choices)), host)
+    return value
+
+
+def check_inputs(values, host=None):
+    """Check a role's own variables: ``{variable: [kind, value]}`` -> ``{variable: value}``.
+
+    ``kind`` is one of ``interface``, ``path``, ``fwmark``, ``seconds``, ``state``. The first problem
+    raises an :class:`InventoryError` naming the variable and the host.
+    """
+    if not isinstance(values, dict):
+        raise InventoryError("check_inputs", "expects a dictionary {variable: [kind, value]}", host)
+    result = {}
+    for variable in sorted(values):
+        entry = values[variable]
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2 or entry[0] not in INPUT_KINDS:
+            raise InventoryError("check_inputs", "%s: expected [kind, value] with kind one of %s"
+                                 % (variable, ", ".join(sorted(INPUT_KINDS))), host)
+        result[variable] = INPUT_KINDS[entry[0]](entry[1], variable, host)
+    return result
 
 
 def cidr_overlaps(left, right):
@@ -336,7 +400,7 @@ def validate_profiles(profiles, host=None, servers=None):
         raise InventoryError("tunnelgate_profiles", "must be a dictionary of named profiles", host)
     result = {}
     for name in sorted(profiles):
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z", name):
             raise InventoryError("tunnelgate_profiles", "%r is not a valid profile name (letters, digits, '-', "
                                  "'_', '.')" % (name,), host)
         result[name] = normalize_profile(name, profiles[name], host, servers)
@@ -527,6 +591,28 @@ def _hv(hostvars, host, name, default=None):
     return default if value is None else value
 
 
+def role_state(hostvars, host, variable):
+    """``present`` or ``absent`` from a host's ``<role>_state`` (default ``present``)."""
+    value = _hv(hostvars, host, variable, "present")
+    if not isinstance(value, str) or value not in ("present", "absent"):
+        raise InventoryError(variable, "%r is not a state: use present or absent" % (value,), host)
+    return value
+
+
+def leaving_hosts(hostvars, groups, client_groups=CLIENT_GROUPS):
+    """Client hosts taken out of the VPN: every client role they have says ``<role>_state: absent``.
+
+    Such a host is not a peer of any server; its remembered address is released.
+    """
+    leaving = set()
+    for host in _group_hosts(groups, client_groups):
+        states = [role_state(hostvars, host, ROLE_STATE.get(group, "host_vpn_state"))
+                  for group in client_groups if host in ((groups or {}).get(group) or [])]
+        if states and all(state == "absent" for state in states):
+            leaving.add(host)
+    return leaving
+
+
 def empty_state():
     return {"version": STATE_VERSION, "public_key": None, "peers": {}}
 
@@ -568,6 +654,10 @@ def server_plan(hostvars, server, groups, profiles, state=None, public_key=None,
     or set in the inventory) and otherwise the key remembered in the state. Hosts with neither are
     ``pending``: they become peers once their key is known (run the client key play first).
 
+    A host whose client roles all say ``<role>_state: absent`` (``host_vpn_state`` for ``vpn_hosts``)
+    is no peer: its entry leaves the state and its address is free for the next new host; nobody
+    else is renumbered.
+
     Returns a dict: ``peers`` (for the interface module), ``state`` (to write back), ``addresses``
     ({host: [...]}), ``pending``, ``removed``, ``profile`` (the server's normalised profile) and
     ``addresses_self`` (the server's interface addresses).
@@ -580,8 +670,12 @@ def server_plan(hostvars, server, groups, profiles, state=None, public_key=None,
                              % server, server)
     main = mine[0]
     old = normalize_state(state, server)
+    # The address clients reach this server at (what host_vpn writes as the peer's Endpoint).
+    client_endpoint(_hv(hostvars, server, "tunnelgate_endpoint") or _hv(hostvars, server, "ansible_host") or server,
+                    main["port"], server, server)
 
-    inventory_clients = _group_hosts(groups, client_groups)
+    leaving = leaving_hosts(hostvars, groups, client_groups)
+    inventory_clients = [h for h in _group_hosts(groups, client_groups) if h not in leaving]
     members = []
     keys = {}
     explicit = {}
@@ -614,9 +708,13 @@ def server_plan(hostvars, server, groups, profiles, state=None, public_key=None,
     if public_key and public_key in seen_keys:
         raise InventoryError("tunnelgate_public_key", "is the server's own public key", seen_keys[public_key])
 
+    # Explicit addresses are checked for every member, also those whose key is not known yet (site.yml
+    # plans before any key exists, so that a duplicate fails the run before a host is touched).
+    allocate_addresses(main["network"], sorted(explicit), main["server_address"], {}, explicit)
     active = [h for h in member_names if h in keys]
     pending = [h for h in member_names if h not in keys]
-    removed = sorted(h for h in old["peers"] if h not in is_member) if prune else []
+    # Hosts with <role>_state: absent leave whatever prune says; others that left the inventory with prune.
+    removed = sorted(h for h in old["peers"] if h not in is_member and (prune or h in leaving))
     is_removed = set(removed)
     kept_state = {h: e["addresses"] for h, e in old["peers"].items() if h not in is_removed}
     addresses = allocate_addresses(main["network"], active, main["server_address"], kept_state, explicit)

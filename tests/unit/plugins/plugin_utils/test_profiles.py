@@ -83,6 +83,11 @@ def test_parse_endpoint(value, expected):
     ("vpn.example.net:70000", "outside 1-65535"),
     ("bad host:1", "not a valid host name"),
     ("[2001:db8::1::2]:1", "not an IPv4/IPv6 address"),
+    ("vpn.example.net:51820\n", "use host:port"),
+    ("vpn.example.net\n:51820", "not a valid host name"),
+    ("vpn.example.net:\u0665\u0661\u0668\u0662\u0660", "use host:port"),
+    ("[fe80::1%eth0\nPostUp=x]:51820", "use host:port"),
+    ("vpn;reboot:51820", "not a valid host name"),
 ])
 def test_parse_endpoint_errors(value, message):
     with pytest.raises(p.InventoryError, match=message) as err:
@@ -158,6 +163,10 @@ BAD_PROFILES = [
     ({"x": {"server": "s", "network": "10.66.0.0/24", "port": 0}}, "tunnelgate_profiles.x.port", "outside"),
     ({"x": {"server": "s", "network": "10.66.0.0/24", "port": "http"}}, "tunnelgate_profiles.x.port",
      "not a port"),
+    ({"x": {"server": "s", "network": "10.66.0.0/24", "port": "\u0665\u0661\u0668\u0662\u0660"}},
+     "tunnelgate_profiles.x.port", "not a port"),
+    ({"x": {"server": "s", "network": "10.66.0.0/24", "mtu": "\u0661\u0664\u0662\u0660"}},
+     "tunnelgate_profiles.x.mtu", "not a whole number"),
     ({"x": {"server": "s", "network": "10.66.0.0/24", "dns": ["10.66.0.1/32"]}}, "tunnelgate_profiles.x.dns",
      "not an IPv4/IPv6 address"),
     ({"x": {"server": "s", "network": "10.66.0.0/24", "allowed_ips": []}}, "tunnelgate_profiles.x.allowed_ips",
@@ -183,6 +192,7 @@ BAD_PROFILES = [
      "tunnelgate_profiles.b.network", "must agree on network"),
     ({}, "tunnelgate_profiles", "no profiles defined"),
     ({"bad name": {"server": "s", "network": "10.66.0.0/24"}}, "tunnelgate_profiles", "not a valid profile name"),
+    ({"eu\n": {"server": "s", "network": "10.66.0.0/24"}}, "tunnelgate_profiles", "not a valid profile name"),
 ]
 
 
@@ -391,6 +401,53 @@ def test_server_plan_client_groups_beyond_vpn_hosts():
     assert sorted(plan["addresses"]) == ["client1", "client2", "gw1", "node1"]
 
 
+def test_server_plan_host_vpn_state_absent_is_no_peer_and_releases_its_address():
+    groups = dict(GROUPS, vpn_hosts=["client0", "client1", "client2"])
+    hv = hostvars(client0={"tunnelgate_profile": "eu-exit", "tunnelgate_public_key": K3})
+    first = p.server_plan(hv, "exit1", groups, PROFILES, None, K_SERVER)
+    assert first["addresses"]["client1"] == ["10.66.5.3/32", "fd66:5::3/128"]
+    # client1 leaves the VPN (still in the inventory, still with its key fact and profile)
+    hv["client1"]["host_vpn_state"] = "absent"
+    for prune in (True, False):
+        second = p.server_plan(hv, "exit1", groups, PROFILES, first["state"], K_SERVER, prune=prune)
+        assert [x["description"] for x in second["peers"]] == ["client0", "client2"], prune
+        assert "client1" not in second["state"]["peers"] and "client1" not in second["addresses"]
+        assert second["removed"] == ["client1"] and second["pending"] == []
+        # nobody is renumbered
+        assert second["addresses"]["client0"] == first["addresses"]["client0"]
+        assert second["addresses"]["client2"] == first["addresses"]["client2"]
+    # the released address goes to the next new host
+    groups = dict(groups, vpn_hosts=["client0", "client1", "client2", "client9"])
+    hv["client9"] = {"tunnelgate_profile": "eu-exit", "tunnelgate_public_key": key(9)}
+    third = p.server_plan(hv, "exit1", groups, PROFILES, second["state"], K_SERVER)
+    assert third["addresses"]["client9"] == first["addresses"]["client1"]
+    assert third["removed"] == [] and "client1" not in third["addresses"]
+
+
+def test_server_plan_leaving_host_needs_no_valid_profile_or_key():
+    hv = hostvars(client2={"host_vpn_state": "absent", "tunnelgate_profile": "gone-profile",
+                           "tunnelgate_public_key": "not a key"})
+    plan = p.server_plan(hv, "exit1", GROUPS, PROFILES, None, K_SERVER)
+    assert [x["description"] for x in plan["peers"]] == ["client1"]
+
+
+def test_server_plan_host_in_two_client_groups_stays_while_one_role_is_present():
+    groups = dict(GROUPS, docker_gateways=["client1"])
+    plan = p.server_plan(hostvars(client1={"host_vpn_state": "absent"}), "exit1", groups, PROFILES, None, K_SERVER)
+    assert "client1" in plan["addresses"]
+    plan = p.server_plan(hostvars(client1={"host_vpn_state": "absent", "docker_gateway_state": "absent"}),
+                         "exit1", groups, PROFILES, None, K_SERVER)
+    assert "client1" not in plan["addresses"]
+
+
+@pytest.mark.parametrize("value", ["gone", "", 1, True, ["absent"]])
+def test_server_plan_bad_host_vpn_state_names_variable_and_host(value):
+    with pytest.raises(p.InventoryError) as err:
+        p.server_plan(hostvars(client2={"host_vpn_state": value}), "exit1", GROUPS, PROFILES, None, K_SERVER)
+    assert str(err.value).startswith("host_vpn_state (host client2): ")
+    assert "present or absent" in str(err.value)
+
+
 @pytest.mark.parametrize("extra, message", [
     ({"client2": {"tunnelgate_public_key": K1}},
      "tunnelgate_public_key (host client2): host client1 has the same public key"),
@@ -403,6 +460,32 @@ def test_server_plan_client_groups_beyond_vpn_hosts():
 def test_server_plan_errors_name_variable_and_host(extra, message):
     with pytest.raises(p.InventoryError) as err:
         p.server_plan(hostvars(**extra), "exit1", GROUPS, PROFILES, None, K_SERVER)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("endpoint, message", [
+    ("172.30.13.10;reboot", "is not a valid host name or address"),
+    ("exit.lab\nPostUp = touch /tmp/x", "is not a valid host name or address"),
+    ("172.30.13.10:99999", "outside 1-65535"),
+])
+def test_server_plan_checks_the_servers_endpoint(endpoint, message):
+    with pytest.raises(p.InventoryError) as err:
+        p.server_plan(hostvars(exit1={"tunnelgate_endpoint": endpoint}), "exit1", GROUPS, PROFILES, None, K_SERVER)
+    assert str(err.value).startswith("tunnelgate_endpoint (host exit1): ") and message in str(err.value)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"client1": {"tunnelgate_address": "10.66.5.20"}, "client2": {"tunnelgate_address": "10.66.5.20"}},
+     "tunnelgate_address (host client2): 10.66.5.20 is already the tunnel address of host client1"),
+    ({"client1": {"tunnelgate_address": "10.66.5.1"}}, "tunnelgate_address (host client1): 10.66.5.1 is the server's"),
+    ({"client2": {"tunnelgate_address": "10.99.0.5"}}, "tunnelgate_address (host client2): 10.99.0.5 is not a host"),
+])
+def test_server_plan_checks_explicit_addresses_of_hosts_without_a_key_yet(extra, message):
+    hv = hostvars(**extra)
+    for host in ("client1", "client2"):
+        del hv[host]["tunnelgate_public_key"]  # site.yml's pre-flight: no key facts yet
+    with pytest.raises(p.InventoryError) as err:
+        p.server_plan(hv, "exit1", GROUPS, PROFILES, None, None)
     assert message in str(err.value)
 
 
@@ -443,3 +526,48 @@ def test_client_plan_provider_needs_address():
     profile = p.profile_for_host(PROFILES, "c", "provider")
     with pytest.raises(p.InventoryError, match=r"^tunnelgate_address \(host c\): a provider profile \(provider\)"):
         p.client_plan(profile, "c")
+
+
+# --------------------------------------------------------------------------- a role's own inputs
+
+@pytest.mark.parametrize("kind, value", [
+    ("interface", "wg0"), ("interface", "tg-exit.1"), ("interface", "a" * 15),
+    ("path", "/etc/wireguard/keys/wg0.key"), ("path", "/srv/keys/host@site,1.key"),
+    ("fwmark", 51820), ("fwmark", 1), ("seconds", 30), ("state", "absent"),
+])
+def test_check_inputs_accepts(kind, value):
+    assert p.check_inputs({"v": [kind, value]}, "h1") == {"v": value}
+
+
+@pytest.mark.parametrize("kind, value, message", [
+    ("interface", "wg0;reboot", "is not an interface name"),
+    ("interface", "a" * 16, "is not an interface name"),
+    ("interface", "wg 0", "is not an interface name"),
+    ("interface", "", "is not an interface name"),
+    ("interface", "..", "is not an interface name"),
+    ("interface", 7, "is not an interface name"),
+    ("path", "etc/wireguard/wg0.key", "is not an absolute path"),
+    ("path", "/etc/wireguard/k;touch /tmp/pwned", "';'"),
+    ("path", "/etc/wireguard/$(reboot)", "'$'"),
+    ("path", "/etc/wireguard/`id`", "'`'"),
+    ("path", "/etc/wireguard/a\nPostUp=reboot", "'\\n'"),
+    ("path", "/etc/wire guard/k", "' '"),
+    ("path", "/etc/wireguard/../shadow", "is not a plain path"),
+    ("path", "/etc/wireguard/keys/", "is not a plain path"),
+    ("path", "/etc/wireguard/k\u0660", "contains characters"),
+    ("fwmark", 0, "outside 1-4294967295"),
+    ("fwmark", 2 ** 32, "outside 1-4294967295"),
+    ("fwmark", "\u0661\u0662", "not a whole number"),
+    ("seconds", 0, "outside 1-86400"),
+    ("state", "gone", "is not one of present, absent"),
+])
+def test_check_inputs_rejects_naming_variable_and_host(kind, value, message):
+    with pytest.raises(p.InventoryError) as err:
+        p.check_inputs({"host_vpn_x": [kind, value]}, "client1")
+    assert str(err.value).startswith("host_vpn_x (host client1): ")
+    assert message in str(err.value)
+
+
+def test_check_inputs_rejects_an_unknown_kind():
+    with pytest.raises(p.InventoryError, match="kind one of"):
+        p.check_inputs({"v": ["colour", "red"]}, "h1")
