@@ -2,7 +2,8 @@
 
 * echo target: TCP :80 and UDP :7 on the sentinel addresses answer "SRC <address>" so a client
   learns which address the internet sees;
-* sink resolver: DNS on :53 (UDP and TCP) answers every A/AAAA query with the sentinel address;
+* sink resolver: DNS on :53 (UDP and TCP) answers every A/AAAA query with the sentinel address
+  (or, for a name listed in /etc/lab/dns-records, with the addresses listed there);
 * packet log: tcpdump on the uplink records EVERY packet addressed to the sentinel addresses,
   whatever its protocol, so a leak is seen even when no service answers it.
 
@@ -86,8 +87,28 @@ class EchoUDP(asyncio.DatagramProtocol):
         self.transport.sendto(("SRC %s\n" % addr[0]).encode(), addr)
 
 
+RECORDS_FILE = "/etc/lab/dns-records"
+
+
+def records(path=RECORDS_FILE):
+    """Optional fixed answers: lines ``NAME ADDRESS [ADDRESS...]`` in ``path`` (read at every query,
+    so a test can change them at any time). Names not listed get the sentinel address as before."""
+    import ipaddress
+    found = {}
+    try:
+        with open(path, encoding="ascii") as handle:
+            for line in handle:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2:
+                    found[fields[0].lower().rstrip(".") + "."] = [ipaddress.ip_address(a) for a in fields[1:]]
+    except (OSError, ValueError):
+        return {}
+    return found
+
+
 def dns_answer(query):
-    """Parse one question; answer A/AAAA with the sentinel address. Returns (qname, qtype, reply)."""
+    """Parse one question; answer A/AAAA with the sentinel address (or the addresses the records
+    file gives the name). Returns (qname, qtype, reply)."""
     qid, dummy_flags, qdcount = struct.unpack("!HHH", query[:6])
     pos, labels = 12, []
     while qdcount and pos < len(query) and query[pos]:
@@ -97,14 +118,23 @@ def dns_answer(query):
     pos += 1
     qtype = struct.unpack("!H", query[pos:pos + 2])[0] if pos + 2 <= len(query) else 0
     question = query[12:pos + 4]
-    answers = b""
-    if qtype == 1:
+    qname = ".".join(labels) + "."
+    answers, count = b"", 0
+    fixed = records().get(qname.lower())
+    if qtype in (1, 28) and fixed is not None:
+        for address in fixed:
+            if (address.version == 4) == (qtype == 1):
+                answers += b"\xc0\x0c" + struct.pack("!HHIH", qtype, 1, 5, len(address.packed)) + address.packed
+                count += 1
+    elif qtype == 1:
         answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes(int(x) for x in SENTINEL_V4.split("."))
+        count = 1
     elif qtype == 28:
         import ipaddress
         answers = b"\xc0\x0c" + struct.pack("!HHIH", 28, 1, 60, 16) + ipaddress.ip_address(SENTINEL_V6).packed
-    header = struct.pack("!HHHHHH", qid, 0x8180, 1, 1 if answers else 0, 0, 0)
-    return ".".join(labels) + ".", qtype, header + question + answers
+        count = 1
+    header = struct.pack("!HHHHHH", qid, 0x8180, 1, count, 0, 0)
+    return qname, qtype, header + question + answers
 
 
 class DnsUDP(asyncio.DatagramProtocol):
