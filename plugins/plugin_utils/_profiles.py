@@ -746,25 +746,35 @@ def server_plan(hostvars, server, groups, profiles, state=None, public_key=None,
     }
 
 
-def client_plan(profile, host, server_state=None, address=None, endpoint=None):
+def client_plan(profile, host, server_state=None, address=None, endpoint=None, key_created=False):
     """The client side of one tunnel: interface addresses and the single server peer.
 
     profile       the host's normalised profile (``profile_for_host``)
     server_state  the server's state (self-hosted profiles): the server's key and this host's addresses
-    address       ``tunnelgate_address`` (required for a provider profile)
+    address       ``tunnelgate_address`` (the address a provider assigned; needed before a provider tunnel)
     endpoint      the server's address for clients (``tunnelgate_endpoint`` of the server host)
+    key_created   the host's key was made (or replaced) by this run
+
+    A provider learns the host's public key out of band (its web page), and assigns the address there: until
+    ``tunnelgate_address`` is set, and in the run that creates the key, the provider cannot know this host, so
+    the plan is not ``known`` and says why in ``pending`` (``address`` or ``key``).
     """
     if profile["kind"] == "provider":
+        addrs = {}
+        pending = None
         if address in (None, "", []):
-            raise InventoryError("tunnelgate_address", "a provider profile (%s) needs the address the provider "
-                                 "assigned to this host (Address in its wg0.conf)" % profile["name"], host)
-        nets = [parse_cidr(n, "x") for n in profile["network"]]
-        addrs = _explicit_addresses(address, "tunnelgate_address", host, nets)
+            pending = "address"
+        else:
+            nets = [parse_cidr(n, "x") for n in profile["network"]]
+            addrs = _explicit_addresses(address, "tunnelgate_address", host, nets)
+            if key_created:
+                pending = "key"
         return {
             "addresses": [addrs[v] for v in sorted(addrs)],
             "server_public_key": profile["public_key"],
             "endpoint": profile["endpoint"],
-            "known": True,
+            "known": pending is None,
+            "pending": pending,
         }
     state = normalize_state(server_state, profile["server"])
     entry = state["peers"].get(host) or {}

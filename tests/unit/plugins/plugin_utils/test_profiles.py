@@ -519,13 +519,30 @@ def test_client_plan_provider():
     profile = p.profile_for_host(PROFILES, "c", "provider")
     out = p.client_plan(profile, "c", None, "10.64.3.7/32")
     assert out == {"addresses": ["10.64.3.7/32"], "server_public_key": K3, "endpoint": "vpn.example.net:51820",
-                   "known": True}
+                   "known": True, "pending": None}
 
 
-def test_client_plan_provider_needs_address():
+@pytest.mark.parametrize("address, key_created, known, pending", [
+    # the provider assigns the address when the key is registered: until then the host is pending
+    (None, False, False, "address"),
+    ("", True, False, "address"),
+    ([], False, False, "address"),
+    # a key made by this run cannot be registered yet, even with an address already set
+    ("10.64.3.7/32", True, False, "key"),
+    ("10.64.3.7/32", False, True, None),
+])
+def test_client_plan_provider_pending_until_registered(address, key_created, known, pending):
     profile = p.profile_for_host(PROFILES, "c", "provider")
-    with pytest.raises(p.InventoryError, match=r"^tunnelgate_address \(host c\): a provider profile \(provider\)"):
-        p.client_plan(profile, "c")
+    out = p.client_plan(profile, "c", None, address, None, key_created)
+    assert (out["known"], out["pending"]) == (known, pending)
+    assert out["server_public_key"] == K3 and out["endpoint"] == "vpn.example.net:51820"
+
+
+def test_client_plan_provider_checks_a_given_address():
+    profile = p.profile_for_host(dict(PROFILES, provider=dict(PROFILES["provider"], network=["10.64.0.0/16"])),
+                                 "c", "provider")
+    with pytest.raises(p.InventoryError, match=r"^tunnelgate_address \(host c\): 10.65.0.1/32 is not a host address"):
+        p.client_plan(profile, "c", None, "10.65.0.1/32")
 
 
 # --------------------------------------------------------------------------- a role's own inputs
