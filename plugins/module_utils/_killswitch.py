@@ -1,14 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, tunnelgate maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Kill switch: input validation and the fail-closed policy, as a rule set of the rules engine.
+"""Kill switch: input validation and the fail-closed firewall policy, as a rule set of the rules engine.
 
 Private to the collection (leading underscore): not a public API.
 
 The policy is built once, backend-neutral, as an ordered list of rules per chain (the rule dicts of
 ``_rules.model``); the rules engine (``_rules``) renders it, compares it with the live rules,
 applies it atomically and persists it. Each mode (host, forward) is a rule set of its own (own
-chains, files and boot unit), so the two modes coexist.
+chains, files and boot unit), so the two modes coexist. ``_ks_switch`` puts the kill switch
+together: this rule set, the routing lock (``_ks_routing``), the watcher (``_ks_watch``) and the
+DHCP detection (``_ks_dhcp``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import ipaddress
 import re
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.engine import RulesEngine
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.model import (
     Chain,
     RuleSet,
@@ -94,6 +95,22 @@ def _covers_everything(networks):
     return False
 
 
+def _tristate(option, value):
+    """``auto`` or a boolean (as Ansible spells booleans)."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return "auto"
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if text in ("yes", "on", "1", "true", "y", "t"):
+        return True
+    if text in ("no", "off", "0", "false", "n", "f", ""):
+        return False
+    raise TunnelgateError(option, "%r must be auto, true or false" % (value,))
+
+
 class KillswitchSpec:
     """The validated desired state. Built from module parameters; raises TunnelgateError."""
 
@@ -105,7 +122,11 @@ class KillswitchSpec:
         self.reject = bool(params.get("reject", True))
         self.persist = bool(params.get("persist", True))
         self.forward_chain = params.get("forward_chain") or "auto"
-        self.allow_dhcp = bool(params.get("allow_dhcp", False))
+        self.allow_dhcp = _tristate("allow_dhcp", params.get("allow_dhcp", "auto"))
+        # Interfaces DHCP is allowed out of: None = any interface; filled in by detection for auto.
+        self.dhcp_interfaces = None if self.allow_dhcp is True else []
+        self.routing_lock = params.get("routing_lock")
+        self.watch = bool(params.get("watch", True))
         self.allow_inbound_replies = bool(params.get("allow_inbound_replies", True))
         self.warnings = []
         if self.mode not in MODES:
@@ -138,6 +159,8 @@ class KillswitchSpec:
         if not self.interfaces:
             raise TunnelgateError("interfaces", "name at least one tunnel interface (state=present)")
         if self.mode == "host":
+            if self.routing_lock is None:
+                self.routing_lock = True
             if self.sources:
                 raise TunnelgateError("sources", "only applies to mode=forward")
             if self.exclude:
@@ -151,8 +174,10 @@ class KillswitchSpec:
         else:
             if self.allow_lan:
                 raise TunnelgateError("allow_lan", "only applies to mode=host (forward mode uses exclude)")
-            if self.allow_dhcp:
+            if self.allow_dhcp is True:
                 raise TunnelgateError("allow_dhcp", "only applies to mode=host")
+            if self.routing_lock:
+                raise TunnelgateError("routing_lock", "only applies to mode=host")
             if not self.sources:
                 raise TunnelgateError("sources", "name the subnets and/or input interfaces to confine (mode=forward)")
             nets = [s for kind, s in self.sources if kind == "net"]
@@ -228,9 +253,10 @@ def build_chains(spec, backend):
             egress.append({"proto": "udp", "mark": spec.fwmark, "verdict": allow})
         for address, port in spec.endpoints:
             egress.append({"family": address.version, "daddr": _host(address), "proto": "udp", "dport": port, "verdict": allow})
-        if spec.allow_dhcp:
-            egress.append({"family": 4, "proto": "udp", "sport": 68, "dport": 67, "verdict": allow})
-            egress.append({"family": 6, "proto": "udp", "sport": 546, "dport": 547, "verdict": allow})
+        for oif in ([None] if spec.dhcp_interfaces is None else spec.dhcp_interfaces):
+            out = {"oif": oif} if oif else {}
+            egress.append(dict(out, family=4, proto="udp", sport=68, dport=67, verdict=allow))
+            egress.append(dict(out, family=6, proto="udp", sport=546, dport=547, verdict=allow))
         for icmp_type in NDP_TYPES:
             egress.append({"family": 6, "proto": "icmpv6", "icmpv6type": icmp_type, "hoplimit": 255, "verdict": allow})
         # DNS before the LAN exception: a LAN resolver (the home router) forwards to the ISP.
@@ -272,8 +298,9 @@ class KillswitchRules(RuleSet):
     managed_by = "tunnelgate.wireguard.killswitch"
     docs = "killswitch.md"
 
-    def __init__(self, spec):
+    def __init__(self, spec, boot_first=()):
         self.spec = spec
+        self.boot_first = list(boot_first)  # the routing lock's ExecStart lines (needs no rules file)
         self.stem = spec.mode
         self.unit = "tunnelgate-killswitch-%s.service" % spec.mode
         self.description = "tunnelgate kill switch (%s mode, %s): fail-closed egress before the network" % (
@@ -308,16 +335,3 @@ def choose_hook(spec, family, live_chains, docker_installed):
     if family == 4 and docker_installed:
         return "DOCKER-USER"
     return "FORWARD"
-
-
-def run_module(module, runner, rules_dir=RULES_DIR, unit_dir=None):
-    """Entry point for the thin module: returns the result dict (raises TunnelgateError)."""
-    spec = KillswitchSpec(module.params)
-    for warning in spec.warnings:
-        module.warn(warning)
-    kwargs = {"unit_dir": unit_dir} if unit_dir else {}
-    engine = RulesEngine(KillswitchRules(spec), spec.backend, spec.state == "present", runner, rules_dir,
-                         persist=spec.persist, module=module, **kwargs)
-    result = engine.run(module)
-    result.update(mode=spec.mode, state=spec.state)
-    return result

@@ -17,7 +17,8 @@ description:
   - O(mode=host) confines the host's own traffic (the OUTPUT path). Only loopback, the tunnel
     interfaces, the tunnel's own encrypted UDP (by O(fwmark) and/or O(endpoints)), IPv6 neighbour
     discovery, replies to inbound connections (so SSH and Ansible are never cut off) and the
-    O(allow_lan) exceptions may leave.
+    O(allow_lan) exceptions may leave. Its O(routing_lock) also keeps what the host forwards off
+    the uplink, and holds when another tool flushes the firewall.
   - O(mode=forward) confines forwarded traffic from O(sources) (a Docker bridge, a pod CIDR); it may
     leave only through the tunnel interfaces, except to O(exclude) destinations. With iptables the
     jump goes into C(DOCKER-USER) when Docker is present, otherwise into C(FORWARD).
@@ -55,7 +56,8 @@ options:
       - V(iptables) uses C(iptables)/C(ip6tables) as the system provides them (iptables-nft or
         iptables-legacy). Both C(iptables) and C(ip6tables) must work, or the module fails.
       - V(nftables) uses the C(nft) command and an C(inet) table.
-      - Switching the backend removes this mode's rules from the other backend.
+      - Switching the backend loads the new backend's rules first and only then removes this mode's
+        rules from the other backend, so there is never a moment without a switch.
     type: str
     choices: [iptables, nftables]
     default: iptables
@@ -89,9 +91,18 @@ options:
     default: []
   allow_dhcp:
     description:
-      - Allow DHCP and DHCPv6 client requests outside the tunnel (O(mode=host)).
-    type: bool
-    default: false
+      - Allow DHCP and DHCPv6 client requests (UDP 68 to 67, 546 to 547) outside the tunnel
+        (O(mode=host)). Without it a closed switch rejects a lease renewal, which a DHCP client sends
+        as ordinary unicast UDP.
+      - V(auto) allows them only out of the interfaces that get their address by DHCP, found on the
+        host at each run (see RV(dhcp_interfaces)); evidence is a dynamic IPv4 address with a lease
+        lifetime, a systemd-networkd, NetworkManager, dhclient or dhcpcd lease, or C(inet dhcp) in
+        ifupdown's C(/etc/network/interfaces). No such interface, no rule.
+      - V(true) allows them out of any interface; V(false) out of none.
+      - V(auto) is the default since 0.2.0 (it was V(false)); in O(mode=forward) V(auto) does nothing
+        and V(true) is refused.
+    type: raw
+    default: auto
   allow_inbound_replies:
     description:
       - Allow packets in the reply direction of connections that were opened from OUTSIDE (the
@@ -146,6 +157,35 @@ options:
     type: str
     choices: [auto, DOCKER-USER, FORWARD]
     default: auto
+  routing_lock:
+    description:
+      - O(mode=host) only (default V(true) there). Policy routing rules at priorities 32764 and 32765
+        (just before the main table's 32766) that keep traffic off the uplink when the tunnel's route
+        is gone. The main table is consulted without its default routes; the tunnel's own UDP
+        (O(fwmark), O(endpoints)), O(allow_lan) and DHCP (when allowed) may use the main table;
+        everything else is C(prohibit)ed.
+      - No firewall tool touches policy rules, so the lock holds when another tool flushes or
+        reloads the firewall (C(iptables -F), C(nft flush ruleset), C(systemctl restart nftables),
+        firewalld or ufw reloads), when the boot unit cannot load the rules, and for traffic the host
+        FORWARDS (containers, VMs), which the host-mode firewall chain does not see.
+      - The tunnel's own policy rules must come before 32764 (the interface module uses 10000 and
+        10001; C(ip rule add) without a priority, as wg-quick does, places a new rule before the
+        existing ones). Replies to connections from off-link clients are routed like everything
+        else, so while the tunnel is down they are prohibited too unless a rule before 32764 sends
+        them to the main table.
+      - V(false) removes the lock (the firewall rules alone then stand between the host and a leak).
+    type: bool
+  watch:
+    description:
+      - With O(persist=true), run C(tunnelgate-killswitch-MODE-watch.service), a small C(sh) loop that
+        checks every 0.5 s that our hook, the last rule of each of our chains and the routing lock are
+        in place, and otherwise restarts the boot unit, which reloads the saved rules. It restores the
+        switch after another tool flushed or reloaded the firewall, typically within a second (see
+        C(docs/killswitch.md) for the measured window). The routing lock needs no watcher; sockets
+        bound to the uplink device and DNS enforcement do.
+      - V(false) (or O(persist=false)) removes the watcher.
+    type: bool
+    default: true
   persist:
     description:
       - Save the rules under C(/etc/tunnelgate/killswitch/) and enable a systemd unit that loads
@@ -238,12 +278,29 @@ unit:
   returned: always
   type: str
   sample: tunnelgate-killswitch-host.service
+watcher:
+  description: The systemd unit that restores the rules after another tool removed them, or V(null).
+  returned: always
+  type: str
+  sample: tunnelgate-killswitch-host-watch.service
+routing_lock:
+  description: The routing lock's policy rules per family (O(mode=host) with O(routing_lock)), else empty.
+  returned: always
+  type: dict
+  sample: {ipv4: ["priority 32764 lookup main suppress_prefixlength 0", "priority 32765 prohibit"]}
+dhcp_interfaces:
+  description:
+    - The interfaces DHCP client requests may leave by, with the evidence found (O(allow_dhcp=auto)).
+    - With O(allow_dhcp=true) the single key C(*) (any interface); empty otherwise.
+  returned: always
+  type: dict
+  sample: {eth0: ["systemd-networkd lease"]}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import CommandError, CommandRunner, TunnelgateError
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import run_module
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_switch import run_module
 
 
 def main():
@@ -256,7 +313,7 @@ def main():
             fwmark=dict(type="raw"),
             endpoints=dict(type="list", elements="str", default=[]),
             allow_lan=dict(type="list", elements="str", default=[]),
-            allow_dhcp=dict(type="bool", default=False),
+            allow_dhcp=dict(type="raw", default="auto"),
             allow_inbound_replies=dict(type="bool", default=True),
             sources=dict(type="list", elements="str", default=[]),
             exclude=dict(type="list", elements="str", default=[]),
@@ -265,6 +322,8 @@ def main():
             reject=dict(type="bool", default=True),
             forward_chain=dict(type="str", choices=["auto", "DOCKER-USER", "FORWARD"], default="auto"),
             persist=dict(type="bool", default=True),
+            routing_lock=dict(type="bool"),
+            watch=dict(type="bool", default=True),
         ),
         required_if=[("state", "present", ("interfaces",))],
         supports_check_mode=True,

@@ -47,7 +47,9 @@ class RulesEngine:
         if self.other is not None:
             self.other.plan(False)
         files = self.backend.persist_files() if self.persisting else {}
-        unit_text = render_unit(self.ruleset, self.backend.boot_commands()) if self.persisting else None
+        unit_text = None
+        if self.persisting:
+            unit_text = render_unit(self.ruleset, list(self.ruleset.boot_first) + self.backend.boot_commands())
         stale = [p for p in self.backend.all_files() + other.all_files() if p not in files]
         self.persist = PersistPlan(self.runner, self.ruleset.unit, files, unit_text, self.rules_dir, self.unit_dir, stale,
                                    prune_dir=self.ruleset.prune_dir)

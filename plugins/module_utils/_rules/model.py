@@ -101,6 +101,7 @@ class RuleSet:
     managed_by = "tunnelgate.wireguard"
     docs = "rules-engine.md"
     prune_dir = False  # remove the rules directory once it is empty (a directory of our own)
+    boot_first = ()  # ExecStart lines the boot unit runs before loading the rules (they need no rules file)
 
     def chains(self, backend):  # pragma: no cover - interface
         raise NotImplementedError

@@ -60,6 +60,8 @@ BAD_INPUT = [
     ("forward-bad-source-name", FORWARD, dict(sources=["br app"]), "sources"),
     ("forward-with-lan", FORWARD, dict(allow_lan=["10.0.0.0/8"]), "allow_lan"),
     ("forward-with-dhcp", FORWARD, dict(allow_dhcp=True), "allow_dhcp"),
+    ("dhcp-garbage", HOST, dict(allow_dhcp="sometimes"), "allow_dhcp"),
+    ("forward-with-routing-lock", FORWARD, dict(routing_lock=True), "routing_lock"),
     ("bad-mode", HOST, dict(mode="router"), "mode"),
     ("bad-backend", HOST, dict(backend="pf"), "backend"),
     ("bad-ipv6", HOST, dict(ipv6="maybe"), "ipv6"),
@@ -161,3 +163,29 @@ def test_every_dns_port_and_protocol_is_enforced():
 def test_for_family_strips_tag_and_other_family():
     rules = [{"family": 4, "daddr": "10.0.0.0/8", "verdict": "return"}, {"family": 6, "daddr": "fd00::/8", "verdict": "return"}, {"verdict": "drop"}]
     assert for_family(rules, 6) == [{"daddr": "fd00::/8", "verdict": "return"}, {"verdict": "drop"}]
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("auto", "auto"), ("AUTO", "auto"), (None, "auto"), (True, True), ("yes", True), ("true", True),
+    (False, False), ("no", False), ("off", False)])
+def test_allow_dhcp_forms(value, expected):
+    s = spec(HOST, allow_dhcp=value)
+    assert s.allow_dhcp == expected
+    assert s.dhcp_interfaces == (None if expected is True else [])
+
+
+def test_routing_lock_defaults_on_in_host_mode_only():
+    assert spec(HOST).routing_lock is True
+    assert spec(HOST, routing_lock=False).routing_lock is False
+    assert not spec(FORWARD).routing_lock
+    assert spec(FORWARD, allow_dhcp="auto").allow_dhcp == "auto"  # auto is harmless in forward mode
+
+
+def test_dhcp_rules_per_detected_interface():
+    s = spec(HOST)
+    s.dhcp_interfaces = ["eth0", "wlan0"]
+    out = rules_of(ks.build_chains(s, "iptables"), "TUNNELGATE-OUT")
+    dhcp = [r for r in out if r.get("dport") in (67, 547)]
+    assert [(r["oif"], r["family"], r["dport"]) for r in dhcp] == [("eth0", 4, 67), ("eth0", 6, 547), ("wlan0", 4, 67), ("wlan0", 6, 547)]
+    s.dhcp_interfaces = []
+    assert not [r for r in rules_of(ks.build_chains(s, "iptables"), "TUNNELGATE-OUT") if r.get("dport") in (67, 547)]

@@ -14,7 +14,7 @@ import stat
 
 import pytest
 
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _killswitch as mgr
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _ks_switch as mgr
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import KillswitchSpec
 
@@ -22,6 +22,7 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "killswitch
 HOST = dict(
     mode="host", interfaces=["wg0"], fwmark="0xca6c", endpoints=["192.0.2.1:51820", "[2001:db8::1]:51820"],
     dns_servers=["10.66.4.1", "fd66:4::1"], allow_lan=["192.168.0.0/16", "fd00:1::/64"], allow_dhcp=True, ipv6="tunnel",
+    routing_lock=False, watch=False,  # the firewall rule set alone (the lock and watcher: test__ks_switch.py)
 )
 EMPTY = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
 NFT_MISSING = (1, "", "Error: No such file or directory\n")

@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tunnelgate maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Routing lock: desired policy rules, parsing of ``ip -j rule show``, plan/apply order, boot lines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _ks_routing as routing
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import KillswitchSpec
+
+# iproute2 6.1 output (Debian 12): the tunnel's rules, wg-quick-style rules that came before ours
+# and foreign rules at our priorities with other selectors
+LIVE_V4 = json.dumps([
+    {"priority": 0, "src": "all", "table": "local"},
+    {"priority": 10000, "src": "all", "table": "main", "suppress_prefixlen": 0},
+    {"priority": 10001, "not": None, "src": "all", "fwmark": "0xca6c", "table": "51820"},
+    {"priority": 32764, "not": None, "src": "all", "fwmark": "0xca6c", "table": "51820"},  # wg-quick's, not ours
+    {"priority": 32764, "src": "all", "table": "main", "suppress_prefixlen": 0},
+    {"priority": 32764, "src": "all", "fwmark": "0xca6c", "table": "main"},
+    {"priority": 32764, "src": "all", "dst": "10.9.0.0", "dstlen": 16, "table": "main"},
+    {"priority": 32764, "src": "all", "dst": "192.0.2.1", "table": "main"},
+    {"priority": 32764, "src": "all", "ipproto": "udp", "dport": 67, "table": "main"},
+    {"priority": 32764, "src": "10.1.0.0", "srclen": 16, "table": "main"},  # not ours: a source selector
+    {"priority": 32765, "src": "all", "iif": "eth1", "action": "prohibit"},  # not ours: an iif selector
+    {"priority": 32765, "src": "all", "action": "prohibit"},
+    {"priority": 32766, "src": "all", "table": "main"},
+    {"priority": 32767, "src": "all", "table": "default"},
+])
+
+
+def spec(**extra):
+    params = dict(mode="host", interfaces=["wg0"], fwmark="0xca6c")
+    params.update(extra)
+    return KillswitchSpec(params)
+
+
+def test_desired_per_family():
+    rules = routing.lock_rules(spec(endpoints=["192.0.2.1:51820", "[2001:db8::1]:51820"],
+                                    allow_lan=["10.9.0.0/16", "fd00::/64"]), dhcp=True)
+    assert [routing.render(r) for r in rules[4]] == [
+        "priority 32764 lookup main suppress_prefixlength 0",
+        "priority 32764 fwmark 0xca6c lookup main",
+        "priority 32764 to 192.0.2.1/32 lookup main",
+        "priority 32764 to 10.9.0.0/16 lookup main",
+        "priority 32764 ipproto udp dport 67 lookup main",
+        "priority 32765 prohibit",
+    ]
+    assert [routing.render(r) for r in rules[6]][2:5] == [
+        "priority 32764 to 2001:db8::1/128 lookup main",
+        "priority 32764 to fd00::/64 lookup main",
+        "priority 32764 ipproto udp dport 547 lookup main",
+    ]
+
+
+def test_no_fwmark_no_dhcp_minimal():
+    rules = routing.lock_rules(spec(fwmark=None, endpoints=["192.0.2.1:51820"]))
+    assert [routing.render(r) for r in rules[6]] == [
+        "priority 32764 lookup main suppress_prefixlength 0", "priority 32765 prohibit"]
+
+
+def test_parse_keeps_only_our_shapes():
+    ours = routing.parse_rules(LIVE_V4, 4)
+    assert [routing.render(r) for r in ours] == [
+        "priority 32764 lookup main suppress_prefixlength 0",
+        "priority 32764 fwmark 0xca6c lookup main",
+        "priority 32764 to 10.9.0.0/16 lookup main",
+        "priority 32764 to 192.0.2.1/32 lookup main",
+        "priority 32764 ipproto udp dport 67 lookup main",
+        "priority 32765 prohibit",
+    ]
+
+
+@pytest.mark.parametrize("entry", [
+    {"priority": 32764, "src": "all", "table": "51820"},
+    {"priority": 32765, "not": None, "src": "all", "action": "prohibit"},
+    {"priority": 32764, "src": "all", "table": "main", "suppress_prefixlen": 0, "oif": "eth0"},
+    {"priority": 32764, "src": "all", "ipproto": "tcp", "dport": 67, "table": "main"},
+    {"priority": 32765, "src": "all", "action": "blackhole"},
+    {"priority": 32764, "src": "all", "action": "prohibit"},  # a prohibit at the exceptions' priority
+    {"priority": 32765, "src": "all", "table": "main", "suppress_prefixlen": 0},  # an exception at the wrong one
+    {"priority": 100, "src": "all", "table": "main", "suppress_prefixlen": 0},
+])
+def test_foreign_rules_are_not_ours(entry):
+    assert routing.parse_rules(json.dumps([entry]), 4) == []
+
+
+class Runner:
+    def __init__(self, v4="[]", v6="[]", v6_rc=0):
+        self.out = {"-4": (0, v4, ""), "-6": (v6_rc, v6, "RTNETLINK answers: Address family not supported" if v6_rc else "")}
+        self.calls = []
+
+    def bin_path(self, name, required=True):
+        return "/usr/sbin/" + name
+
+    def run(self, argv, check=True, data=None):
+        self.calls.append((argv, data))
+        if argv[1] == "-j":
+            return self.out[argv[2]]
+        return 0, "", ""
+
+
+def test_same_set_in_another_order_is_unchanged():
+    desired = routing.lock_rules(spec(endpoints=["192.0.2.1:51820"], allow_lan=["10.9.0.0/16"]), dhcp=True)
+    lock = routing.RoutingLock(Runner(v4=LIVE_V4)).plan({4: desired[4], 6: []})
+    assert lock.batch(4) is None and lock.batch(6) is None
+    assert not lock.changed
+    assert lock.diff_lines("before") == lock.diff_lines("after")
+
+
+def test_change_deletes_first_then_adds_and_keeps_the_prohibit():
+    desired = routing.lock_rules(spec(allow_lan=["10.10.0.0/16"]))
+    runner = Runner(v4=LIVE_V4)
+    lock = routing.RoutingLock(runner).plan(desired)
+    assert lock.changed
+    lock.apply()
+    batches = [(argv, data) for argv, data in runner.calls if "-batch" in argv]
+    assert [argv for argv, _data in batches] == [["/usr/sbin/ip", "-4", "-batch", "-"], ["/usr/sbin/ip", "-6", "-batch", "-"]]
+    assert batches[0][1].splitlines() == [
+        "rule del priority 32764 to 10.9.0.0/16 lookup main",
+        "rule del priority 32764 to 192.0.2.1/32 lookup main",
+        "rule del priority 32764 ipproto udp dport 67 lookup main",
+        "rule add priority 32764 to 10.10.0.0/16 lookup main",
+    ]
+    assert batches[1][1].splitlines() == [  # a fresh family: the prohibit before any exception
+        "rule add priority 32765 prohibit",
+        "rule add priority 32764 lookup main suppress_prefixlength 0",
+        "rule add priority 32764 fwmark 0xca6c lookup main",
+    ]
+
+
+def test_removal_takes_the_prohibit_last_and_skips_a_missing_family():
+    runner = Runner(v4=LIVE_V4, v6_rc=1)
+    lock = routing.RoutingLock(runner).plan(None)
+    assert lock.families == [4]
+    assert lock.changed and lock.result() == {}
+    lock.apply()
+    lines = [d for argv, d in runner.calls if "-batch" in argv][0].splitlines()
+    assert len(lines) == 6 and all(line.startswith("rule del") for line in lines)
+    assert lines[-1] == "rule del priority 32765 prohibit"
+
+
+def test_boot_commands_need_only_ip():
+    lock = routing.RoutingLock(Runner()).plan(routing.lock_rules(spec()))
+    v4, v6 = lock.boot_commands()
+    assert v4 == ("/bin/sh -c '/usr/sbin/ip -4 rule add priority 32764 lookup main suppress_prefixlength 0 2>/dev/null; "
+                  "/usr/sbin/ip -4 rule add priority 32764 fwmark 0xca6c lookup main 2>/dev/null; "
+                  "/usr/sbin/ip -4 rule add priority 32765 prohibit 2>/dev/null || "
+                  "/usr/sbin/ip -4 rule show priority 32765 | grep -q \"from all prohibit\"'")
+    assert v6.startswith("/bin/sh -c '[ -e /proc/net/if_inet6 ] || exit 0; /usr/sbin/ip -6 rule add")
+    assert "%" not in v4 + v6 and "\\" not in v4 + v6  # nothing systemd would expand
