@@ -389,7 +389,37 @@ def normalize_profile(name, raw, host=None, servers=None):
                                                  base + ".persistent_keepalive", host, 0, 65535)
     profile["mtu"] = None if raw.get("mtu") in (None, "") else _int_range(raw["mtu"], base + ".mtu", host, 1280, 9000)
     profile["description"] = raw.get("description", "")
+    check_dns_routed(profile, host)
     return profile
+
+
+def check_dns_routed(profile, host=None):
+    """Every DNS server of a profile must be reachable through the tunnel (its ``allowed_ips``).
+
+    The host sends DNS to these servers over the tunnel only: a server the routes do not cover
+    (a split tunnel whose default DNS is the exit's tunnel address) leaves the host without DNS.
+    A server of a family the profile does not route at all is left out by the roles (that family
+    is blocked), so it is accepted as long as at least one server remains.
+    """
+    variable = "tunnelgate_profiles.%s.dns" % profile["name"]
+    nets = [parse_cidr(c, variable, host) for c in profile["allowed_ips"]]
+    families = {n.version for n in nets}
+    usable = []
+    for server in profile["dns"]:
+        ip = parse_ip(server, variable, host)
+        if ip.version not in families:
+            continue
+        if not any(ip in net for net in nets):
+            raise InventoryError(variable, "the DNS server %s is not reachable through the tunnel: the profile's "
+                                 "allowed_ips (%s) do not cover it; add %s/%d to allowed_ips, or set dns to "
+                                 "resolvers the tunnel routes reach (dns: [] keeps the host's own resolver)"
+                                 % (server, ", ".join(profile["allowed_ips"]), server, 32 if ip.version == 4 else 128),
+                                 host)
+        usable.append(server)
+    if profile["dns"] and not usable:
+        raise InventoryError(variable, "none of the DNS servers (%s) is of an address family the profile's "
+                             "allowed_ips (%s) route through the tunnel" % (", ".join(profile["dns"]),
+                                                                           ", ".join(profile["allowed_ips"])), host)
 
 
 def validate_profiles(profiles, host=None, servers=None):

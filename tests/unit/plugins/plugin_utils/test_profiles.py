@@ -188,6 +188,15 @@ BAD_PROFILES = [
     ({"x": {"endpoint": "vpn", "public_key": K1}}, "tunnelgate_profiles.x.endpoint", "host:port"),
     ({"x": {"endpoint": "vpn:1", "public_key": K1, "port": 5}}, "tunnelgate_profiles.x.port", "unknown field"),
     ({"x": "eu"}, "tunnelgate_profiles.x", "a profile is a dictionary"),
+    # a split tunnel whose DNS (by default the exit's tunnel address) its routes do not reach
+    ({"x": {"server": "s", "network": "10.66.0.0/24", "allowed_ips": ["10.20.0.0/16"]}},
+     "tunnelgate_profiles.x.dns", "10.66.0.1 is not reachable through the tunnel"),
+    ({"x": {"server": "s", "network": "10.66.0.0/24", "allowed_ips": ["0.0.0.0/1"], "dns": ["192.0.2.53"]}},
+     "tunnelgate_profiles.x.dns", "add 192.0.2.53/32 to allowed_ips"),
+    ({"x": {"endpoint": "vpn:1", "public_key": K1, "allowed_ips": ["10.0.0.0/8", "fd00::/8"], "dns": ["2001:db8::1"]}},
+     "tunnelgate_profiles.x.dns", "2001:db8::1 is not reachable"),
+    ({"x": {"endpoint": "vpn:1", "public_key": K1, "allowed_ips": ["::/0"], "dns": ["10.64.0.1"]}},
+     "tunnelgate_profiles.x.dns", "none of the DNS servers"),
     ({"a": {"server": "s", "network": "10.66.0.0/24"}, "b": {"server": "s", "network": "10.67.0.0/24"}},
      "tunnelgate_profiles.b.network", "must agree on network"),
     ({}, "tunnelgate_profiles", "no profiles defined"),
@@ -202,6 +211,17 @@ def test_validate_profiles_errors_name_variable_and_host(profiles, variable, mes
         p.validate_profiles(profiles, "client9")
     assert str(err.value).startswith("%s (host client9): " % variable)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("raw, dns", [
+    ({"server": "s", "network": "10.66.0.0/24", "allowed_ips": ["10.20.0.0/16", "10.66.0.1/32"]}, ["10.66.0.1"]),
+    ({"server": "s", "network": "10.66.0.0/24", "allowed_ips": ["10.20.0.0/16"], "dns": []}, []),
+    # the IPv6 server is left out by the roles (IPv6 is blocked when allowed_ips route none)
+    ({"server": "s", "network": ["10.66.0.0/24", "fd66::/64"], "allowed_ips": ["0.0.0.0/0"]}, ["10.66.0.1", "fd66::1"]),
+    ({"endpoint": "vpn:1", "public_key": K1, "allowed_ips": ["10.64.0.0/16"], "dns": ["10.64.0.1"]}, ["10.64.0.1"]),
+])
+def test_dns_routed_through_the_tunnel_is_accepted(raw, dns):
+    assert p.normalize_profile("x", raw)["dns"] == dns
 
 
 def test_server_must_be_in_vpn_servers():
@@ -588,3 +608,16 @@ def test_check_inputs_rejects_naming_variable_and_host(kind, value, message):
 def test_check_inputs_rejects_an_unknown_kind():
     with pytest.raises(p.InventoryError, match="kind one of"):
         p.check_inputs({"v": ["colour", "red"]}, "h1")
+
+
+def test_the_shipped_example_profiles_validate():
+    """examples/: every profile passes validation (eu-split used to default its DNS to an unrouted address)."""
+    import os
+    import yaml
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "examples", "inventory")
+    with open(os.path.join(root, "group_vars", "all.yml"), encoding="utf-8") as handle:
+        profiles = yaml.safe_load(handle)["tunnelgate_profiles"]
+    with open(os.path.join(root, "hosts.yml"), encoding="utf-8") as handle:
+        servers = list(yaml.safe_load(handle)["all"]["children"]["vpn_servers"]["hosts"])
+    checked = p.validate_profiles(profiles, "kiosk", servers)
+    assert checked["eu-split"]["dns"][0] == "10.66.0.1" and "10.66.0.1/32" in checked["eu-split"]["allowed_ips"]
