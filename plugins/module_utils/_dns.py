@@ -258,7 +258,9 @@ def hooks(host, config):
     text = shlex.quote(_marker_text(host, config.name))
     resolv, saved, ours = host.resolv_conf, host.saved_path(config.name), host.ours_path(config.name)
     return [
-        ("PostUp", "grep -qsF %s %s || cat %s > %s; cat %s > %s" % (text, resolv, resolv, saved, ours, resolv)),
+        # nothing to put in place before the module wrote our file (a first start): never an empty resolv.conf
+        ("PostUp", "! [ -s %s ] || { grep -qsF %s %s || cat %s > %s; cat %s > %s; }" % (
+            ours, text, resolv, resolv, saved, ours, resolv)),
         ("PostDown", "[ -s %s ] && grep -qsF %s %s && cat %s > %s || true" % (saved, text, resolv, saved, resolv)),
     ]
 
@@ -272,7 +274,7 @@ def hooks_method(config_text):
         value = value.strip()
         if value.startswith("resolvectl dns "):
             return "resolved"
-        if value.startswith("grep -qsF ") and "tunnelgate: DNS through" in value:
+        if value.startswith("! [ -s ") and "tunnelgate: DNS through" in value:
             return "resolv_conf"
     return None
 
@@ -536,3 +538,63 @@ def apply(plan, runner, host, module=None):
         runner.run(argv, check=argv[1] != "revert")
     if plan.reload_nm:
         runner.run(NM_RELOAD, check=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# the interface module's side
+# ---------------------------------------------------------------------------------------------
+
+class InterfaceDns:
+    """DNS of one interface for one module run: validated options, detected method, hooks, plan, apply.
+
+    ``previous_config``: the interface's wg-quick file before this run (its DNS hooks tell which
+    method an earlier run used, so a switch or ``dns: []`` gives that one back).
+    """
+
+    def __init__(self, name, entries, method, runner, host=None, previous_config=None):
+        self.host = host or DnsHost()
+        self.runner = runner
+        servers, domains = parse_entries(entries, "dns")
+        detected = detect_method(method or "auto", runner, self.host) if servers else None
+        self.config = DnsConfig(name, servers, domains, detected)
+        self.previous = hooks_method(previous_config)
+
+    def hooks(self):
+        return hooks(self.host, self.config)
+
+    def plan(self):
+        live = read_live(self.runner, self.host, self.config.name)
+        return plan_present(self.config, self.host, live, self.previous)
+
+    def apply(self, module=None):
+        """Plan against the host as it is NOW (after the tunnel came up) and carry it out."""
+        plan = self.plan()
+        apply(plan, self.runner, self.host, module)
+        return plan
+
+
+def remove_interface_dns(name, runner, host=None, check_mode=False, module=None):
+    """state=absent: give the previous DNS back. Returns the plan (changed, changes, diff)."""
+    host = host or DnsHost()
+    plan = plan_absent(host, read_live(runner, host, name))
+    if not check_mode:
+        apply(plan, runner, host, module)
+    return plan
+
+
+def diff_entry(plan):
+    """A diff entry (before/after text) for the DNS part of a result."""
+    before, after = plan.tracker.get_before_after()
+
+    def show(data):
+        lines = []
+        for key in sorted(data):
+            value = data[key]
+            if isinstance(value, str):
+                lines.append("%s:\n%s" % (key, "".join("  " + line + "\n" for line in value.splitlines())))
+            else:
+                lines.append("%s: %s\n" % (key, value))
+        return "".join(lines)
+
+    return {"before_header": "DNS (%s)" % plan.name, "after_header": "DNS (%s)" % plan.name,
+            "before": show(before), "after": show(after)}

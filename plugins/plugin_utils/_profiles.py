@@ -417,9 +417,9 @@ def check_dns_routed(profile, host=None):
                                  host)
         usable.append(server)
     if profile["dns"] and not usable:
+        routed = ", ".join(profile["allowed_ips"])
         raise InventoryError(variable, "none of the DNS servers (%s) is of an address family the profile's "
-                             "allowed_ips (%s) route through the tunnel" % (", ".join(profile["dns"]),
-                                                                           ", ".join(profile["allowed_ips"])), host)
+                             "allowed_ips (%s) route through the tunnel" % (", ".join(profile["dns"]), routed), host)
 
 
 def validate_profiles(profiles, host=None, servers=None):

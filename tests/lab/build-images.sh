@@ -4,6 +4,7 @@
 #   base:  debootstrap (minbase) of a Debian suite, then `docker import`
 #   node:  FROM base, systemd as PID 1 + WireGuard (tools + wireguard-go) + nftables + probes
 #   internet: FROM node:bookworm, the leak sentinel (echo target + sink resolver + packet log)
+#   node:trixie-resolved: FROM node:trixie, plus systemd-resolved (DNS through its stub)
 #
 # Every image is tagged with a hash of its inputs, so a rerun with unchanged inputs only checks
 # that the tags exist (seconds). A moving tag (node:bookworm, node:trixie, internet:latest) points
@@ -65,6 +66,12 @@ for suite in "${suites[@]}"; do
     pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid" || exit 1; done
+
+# Debian 13 with systemd-resolved (the resolved DNS path): FROM the trixie node image, an extra tag
+# (node:trixie-resolved); the other tags are unchanged.
+if [ -s "$cache_dir/node-trixie.tag" ] && have_image "$(cat "$cache_dir/node-trixie.tag")"; then
+    build_derived node trixie-resolved "$(cat "$cache_dir/node-trixie.tag")" "$here/node-resolved" >/dev/null
+fi
 
 # The sentinel ("internet") always runs on bookworm.
 if [ ! -s "$cache_dir/node-bookworm.tag" ] || ! have_image "$(cat "$cache_dir/node-bookworm.tag")"; then

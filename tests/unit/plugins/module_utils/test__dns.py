@@ -452,3 +452,54 @@ def test_switching_methods_gives_back_the_other_one(tmp_path):
     assert runner.links["wg0"]["dns"] == ["10.66.0.1"]
     converge(host, runner, dns.DnsConfig("wg0", ["10.66.0.1"], [], "resolv_conf"), previous="resolved")
     assert runner.links["wg0"]["dns"] == [] and "10.66.0.1" in host.text(host.resolv_conf)
+
+
+# ---------------------------------------------------------------------------------------------
+# the interface module's side
+# ---------------------------------------------------------------------------------------------
+
+def test_first_post_up_before_the_module_wrote_our_file_leaves_resolv_conf_alone(tmp_path):
+    host = TmpHost(tmp_path)
+    host.put(host.resolv_conf, ISP)
+    post_up = [v for k, v in dns.hooks(host, dns.DnsConfig("wg0", ["10.66.0.1"])) if k == "PostUp"][0]
+    assert sh(post_up, "bash").returncode == 0
+    assert host.text(host.resolv_conf) == ISP and not os.path.exists(host.saved_path("wg0"))
+
+
+def test_interface_dns_detects_plans_applies_and_removes(tmp_path):
+    host = TmpHost(tmp_path)
+    host.put(host.resolv_conf, ISP)
+    runner = FakeRunner()
+    side = dns.InterfaceDns("wg0", ["10.66.0.1", "corp.example"], "auto", runner, host)
+    assert side.config.method == "resolv_conf" and side.config.domains == ["corp.example"]
+    assert side.plan().changed and host.text(host.resolv_conf) == ISP  # planning changes nothing
+    side.apply()
+    assert not side.plan().changed
+    entry = dns.diff_entry(dns.plan_absent(host, dns.read_live(runner, host, "wg0")))
+    assert "nameserver 10.66.0.1" in entry["before"] and "from DHCP" in entry["after"]
+    assert dns.remove_interface_dns("wg0", runner, host, check_mode=True).changed
+    assert "10.66.0.1" in host.text(host.resolv_conf)
+    assert dns.remove_interface_dns("wg0", runner, host).changed and host.text(host.resolv_conf) == ISP
+
+
+def test_interface_dns_with_no_servers_undoes_the_previous_method(tmp_path):
+    host = TmpHost(tmp_path)
+    host.put(host.resolv_conf, "nameserver 127.0.0.53\n")
+    runner = FakeRunner(resolved=True)
+    first = dns.InterfaceDns("wg0", ["10.66.0.1"], "auto", runner, host)
+    assert first.config.method == "resolved"
+    first.apply()
+    previous = "[Interface]\n" + "".join("%s = %s\n" % kv for kv in first.hooks())
+    assert dns.InterfaceDns("wg0", [], "auto", runner, host, previous).apply().resolvectl == [
+        ["resolvectl", "revert", "wg0"]]
+    # without our hooks in the previous file, a link's DNS is not ours to revert
+    runner.links["wg0"]["dns"] = ["192.0.2.1"]
+    assert not dns.InterfaceDns("wg0", [], "auto", runner, host, "[Interface]\n").plan().changed
+
+
+def test_interface_dns_errors_name_the_option(tmp_path):
+    host = TmpHost(tmp_path)
+    with pytest.raises(TunnelgateError, match="^dns: "):
+        dns.InterfaceDns("wg0", ["not a server!"], "auto", FakeRunner(), host)
+    with pytest.raises(TunnelgateError, match="^dns_method: "):
+        dns.InterfaceDns("wg0", ["10.66.0.1"], "resolved", FakeRunner(resolved=False), host)
