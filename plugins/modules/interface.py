@@ -15,8 +15,8 @@ description:
     interface up at boot.
   - Idempotent against the B(live) state (C(wg show NAME dump), C(ip -j addr/link/route/rule)), not only the file.
     Peer, key, port and fwmark changes are applied with C(wg set); address, MTU, route and rule changes with C(ip).
-    None of them restarts the tunnel. A restart happens only when the implementation (kernel or userspace) or the
-    DNS servers change, and the result then says C(restarted=true).
+    None of them restarts the tunnel, nor do DNS changes. A restart happens only when the implementation (kernel or
+    userspace) changes, and the result then says C(restarted=true).
   - The configuration file holds no key material. The private key is loaded from O(private_key_path) by a
     C(PostUp = wg set %i private-key PATH) hook, preshared keys likewise, so no secret ever passes through Ansible.
   - After every change the live public key is compared with the public key of O(private_key_path); when they
@@ -48,7 +48,8 @@ options:
   state:
     description:
       - V(present) brings the interface up with the desired configuration.
-      - V(absent) stops it, removes its rules, its configuration file and its drop-in, and disables the unit.
+      - V(absent) stops it, removes its rules, its configuration file and its drop-in, disables the unit and gives
+        back the DNS configuration O(dns) replaced.
     type: str
     choices: [present, absent]
     default: present
@@ -82,10 +83,29 @@ options:
     type: str
     default: auto
   dns:
-    description: DNS servers (and search domains) set through resolvconf when the interface comes up (needs resolvconf).
+    description:
+      - DNS servers (IPv4/IPv6 addresses) and search domains the host uses while the interface is up.
+      - With systemd-resolved (see O(dns_method)) the servers go on the interface's link with the routing domain
+        C(~.) and C(default-route yes), so every name is looked up through the tunnel.
+      - Otherwise C(/etc/resolv.conf) gets managed content (at most 3 servers); the file it replaces is kept in
+        C(/var/lib/tunnelgate/resolv.conf.NAME.orig) and given back when the tunnel goes down or O(state=absent).
+        Where a DHCP client (dhclient, dhcpcd) or NetworkManager is installed, a guard keeps it from rewriting the
+        file on a lease renewal while the tunnel's resolvers are in place.
+      - PostUp/PostDown lines in the wg-quick file re-apply the same DNS whenever the tunnel comes up (boot, restart).
+        Changing the servers is applied live, without a restart.
+      - An empty list gives back whatever an earlier run of this module set up.
     type: list
     elements: str
     default: []
+  dns_method:
+    description:
+      - How O(dns) is applied. V(resolved) uses systemd-resolved (C(resolvectl)), V(resolv_conf) writes
+        C(/etc/resolv.conf) in place (never renamed, so a container's bind mount keeps working).
+      - V(auto) uses V(resolved) when systemd-resolved runs and C(/etc/resolv.conf) points at its stub, otherwise
+        V(resolv_conf).
+    type: str
+    choices: [auto, resolved, resolv_conf]
+    default: auto
   peers:
     description: The complete list of peers. Peers live on the interface but not listed here are removed.
     type: list
@@ -193,7 +213,18 @@ EXAMPLES = r"""
         endpoint: 203.0.113.1:51820
         allowed_ips: [0.0.0.0/0]
 
-- name: Remove the interface
+- name: A client whose DNS goes through the tunnel (systemd-resolved or /etc/resolv.conf, detected)
+  tunnelgate.wireguard.interface:
+    name: wg0
+    addresses: [10.66.3.2/32]
+    private_key_path: /etc/wireguard/keys/wg0.key
+    dns: [10.66.3.1]
+    peers:
+      - public_key: "{{ server_public_key }}"
+        endpoint: 203.0.113.1:51820
+        allowed_ips: [0.0.0.0/0]
+
+- name: Remove the interface (and give the previous DNS back)
   tunnelgate.wireguard.interface:
     name: wg0
     state: absent
@@ -272,6 +303,7 @@ def argument_spec():
         fwmark=dict(type="int"),
         table=dict(type="str", default="auto"),
         dns=dict(type="list", elements="str", default=[]),
+        dns_method=dict(type="str", default="auto", choices=["auto", "resolved", "resolv_conf"]),
         peers=dict(
             type="list",
             elements="dict",

@@ -4,7 +4,7 @@
 #   base:  debootstrap (minbase) of a Debian suite, then `docker import`
 #   node:  FROM base, systemd as PID 1 + WireGuard (tools + wireguard-go) + nftables + probes
 #   internet: FROM node:bookworm, the leak sentinel (echo target + sink resolver + packet log)
-#   node:trixie-resolved: FROM node:trixie, plus systemd-resolved (DNS through its stub)
+#   node:bookworm-dhclient, node:trixie-resolved: FROM node:SUITE, plus ISC dhclient / systemd-resolved
 #
 # Every image is tagged with a hash of its inputs, so a rerun with unchanged inputs only checks
 # that the tags exist (seconds). A moving tag (node:bookworm, node:trixie, internet:latest) points
@@ -67,15 +67,16 @@ for suite in "${suites[@]}"; do
 done
 for pid in "${pids[@]}"; do wait "$pid" || exit 1; done
 
-# Debian 13 with systemd-resolved (the resolved DNS path): FROM the trixie node image, an extra tag
-# (node:trixie-resolved); the other tags are unchanged.
-if [ -s "$cache_dir/node-trixie.tag" ] && have_image "$(cat "$cache_dir/node-trixie.tag")"; then
-    build_derived node trixie-resolved "$(cat "$cache_dir/node-trixie.tag")" "$here/node-resolved" >/dev/null
-fi
-
 # The sentinel ("internet") always runs on bookworm.
 if [ ! -s "$cache_dir/node-bookworm.tag" ] || ! have_image "$(cat "$cache_dir/node-bookworm.tag")"; then
     build_derived node bookworm "$(build_base bookworm)" "$here/node" >"$cache_dir/node-bookworm.tag"
 fi
 build_derived internet latest "$(cat "$cache_dir/node-bookworm.tag")" "$here/internet" >/dev/null
+
+# Extra tags for the DNS tests (the tags above are unchanged): Debian 12 with ISC dhclient (a real lease
+# renewal rewrites resolv.conf) and Debian 13 with systemd-resolved (DNS through its stub).
+build_derived node bookworm-dhclient "$(cat "$cache_dir/node-bookworm.tag")" "$here/node-dhclient" >/dev/null
+if [ -s "$cache_dir/node-trixie.tag" ] && have_image "$(cat "$cache_dir/node-trixie.tag")"; then
+    build_derived node trixie-resolved "$(cat "$cache_dir/node-trixie.tag")" "$here/node-resolved" >/dev/null
+fi
 "$docker_bin" images --format '{{.Repository}}:{{.Tag}}' | grep '^tunnelgate-lab/' | grep -v -- '-[0-9a-f]\{12\}$' | sort >&2

@@ -3,6 +3,8 @@
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
@@ -22,3 +24,15 @@ def collection_root():
 
 
 sys.path.insert(0, collection_root())
+
+
+@pytest.fixture(autouse=True)
+def dns_files_in_tmp(tmp_path_factory, monkeypatch):
+    """Code that touches the host's DNS files (/etc/resolv.conf ...) sees a temporary root in unit tests."""
+    from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _dns
+
+    root = tmp_path_factory.mktemp("dns-root")
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "resolv.conf").write_text("nameserver 192.0.2.53\n")
+    monkeypatch.setattr(_dns.DnsHost.__init__, "__defaults__", (str(root),))
+    return root

@@ -85,6 +85,7 @@ class State:
         self.rules = collections.Counter()
         self.sysctls = {}
         self.dns = []
+        self.dns_hooks = []              # desired only: wg-quick lines of _dns (re-apply DNS at every start)
         self.tunnel_table = None
         self.table_option = "auto"
         self.file_text = None

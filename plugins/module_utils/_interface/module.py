@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import CommandError, TunnelgateError, read_text
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._dns import InterfaceDns, diff_entry, remove_interface_dns
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.apply import Applier, Host, _detect_implementation, _guard, _restore, _write_files
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.base import NAME_RE, State
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.desired import (
@@ -64,9 +65,8 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
                               desired.peers[desired.public_key].label)
     _read_psks(desired, check_mode)
     hide_secrets(runner, *(peer.psk_value for peer in desired.peers.values()))
-    if desired.dns and not check_mode and not runner.bin_path("resolvconf", required=False):
-        raise TunnelgateError("dns", "wg-quick sets DNS servers with resolvconf, which is not installed "
-                              "(install openresolv or systemd-resolved, or leave dns empty)")
+    dns = InterfaceDns(name, desired.dns, params.get("dns_method"), runner, previous_config=file_before)
+    desired.dns_hooks = dns.hooks()
     tables = owned | ({desired.tunnel_table} if desired.tunnel_table else set())
     file_after = render_desired(desired)
     dropin_after = render_dropin(desired, desired.kind) if host.systemd else None
@@ -80,14 +80,19 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
         plan.unit_enable = bool(params.get("enabled", True))
 
     result = _result_base(name, plan, config_path)
+    dns_plan = dns.plan()
+    result["changed"] = result["changed"] or dns_plan.changed
+    result["changes"] += dns_plan.changes
     if diff:
-        result["diff"] = _diff(config_path, file_before, file_after, plan)
+        result["diff"] = _diff(config_path, file_before, file_after, plan) + [diff_entry(dns_plan)]
     if params.get("enabled", True) and not host.systemd:
         result.setdefault("warnings", []).append(
             "enabled: systemd is not running on this host, so nothing brings %s up at boot; "
             "run 'wg-quick up %s' from your init system" % (name, name))
     if check_mode or not plan.changed:
         result["public_key"] = live.public_key if live.exists else desired.public_key
+        if dns_plan.changed and not check_mode:
+            dns.apply(module)
         return result
 
     snapshot = snapshot_as_desired(live, file_before)
@@ -116,6 +121,7 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
         if plan.unit_enable is not None:
             runner.run(["systemctl", "enable" if plan.unit_enable else "disable", applier.unit(name)])
         _guard(runner, name, desired.public_key)
+        dns.apply(module)  # against the tunnel as it is now (wg-quick's hooks may have done it already)
     except (CommandError, TunnelgateError) as exc:
         problems = _restore(runner, host, applier, module, snapshot, desired, name, tables, use_unit)
         message = "%s; the previous state was restored" % exc if not problems else \
@@ -147,9 +153,12 @@ def _run_absent(params, runner, host, applier, check_mode, file_before, dropin_b
     plan.peers_removed = [_peer_entry(p) for p in live.peers.values()]
     plan.tracker.add("state", "present" if live.exists else "absent", "absent")
     result = _result_base(name, plan, config_path)
+    dns_plan = remove_interface_dns(name, runner, check_mode=True)
+    result["changed"] = result["changed"] or dns_plan.changed
+    result["changes"] += dns_plan.changes
     if diff:
-        result["diff"] = _diff(config_path, file_before, None, plan)
-    if check_mode or not plan.changed:
+        result["diff"] = _diff(config_path, file_before, None, plan) + [diff_entry(dns_plan)]
+    if check_mode or not result["changed"]:
         return result
     applier.stop(name, active, file_before is not None, owned)
     if plan.unit_enable is False:
@@ -158,6 +167,7 @@ def _run_absent(params, runner, host, applier, check_mode, file_before, dropin_b
     if host.systemd and dropin_before is not None:
         host.remove(host.dropin_path(name))
         runner.run(["systemctl", "daemon-reload"], check=False)
+    remove_interface_dns(name, runner, module=applier.module)  # the previous DNS back (after PostDown did its part)
     return result
 
 

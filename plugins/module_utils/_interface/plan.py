@@ -21,7 +21,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.ba
     route_argv,
     rule_argv,
 )
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import canonical_networks, parse_config, split_live_endpoint
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import canonical_networks, split_live_endpoint
 
 
 class Plan:
@@ -257,13 +257,6 @@ def make_plan(desired, live, file_before, file_after, owned_tables, dropin_befor
         return plan
     if desired.kind in ("kernel", "userspace") and live.kind != desired.kind:
         plan.restart_reasons.append("implementation is %s, wanted %s" % (live.kind, desired.kind))
-    if file_before is not None and file_after is not None and desired.dns:
-        try:
-            old_dns = parse_config(file_before).interface_value("DNS")
-        except ValueError:
-            old_dns = None
-        if old_dns != ", ".join(desired.dns):
-            plan.restart_reasons.append("DNS servers changed (wg-quick sets them through resolvconf at start)")
     plan_live(plan, desired, live)
     plan_routing(plan, desired, live, owned)
     for key, value in sorted(desired.sysctls.items()):

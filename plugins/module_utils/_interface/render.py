@@ -38,8 +38,6 @@ def render_desired(desired, header=MANAGED_HEADER):
         iface.append(("FwMark", str(desired.fwmark)))
     if desired.mtu is not None:
         iface.append(("MTU", str(desired.mtu)))
-    if desired.dns:
-        iface.append(("DNS", ", ".join(desired.dns)))
     iface.append(("Table", "off"))
     for rule in _sorted_rules(desired.rules.elements()):
         iface.append(("PreUp", " ".join(rule_argv(rule, "del")) + " 2>/dev/null || true"))
@@ -54,6 +52,7 @@ def render_desired(desired, header=MANAGED_HEADER):
         iface.append(("PostUp", " ".join(route_argv(route, "%i"))))
     for rule in _sorted_rules(desired.rules.elements()):
         iface.append(("PostUp", " ".join(rule_argv(rule, "add"))))
+    iface += desired.dns_hooks
     for rule in _sorted_rules(desired.rules.elements()):
         iface.append(("PostDown", " ".join(rule_argv(rule, "del")) + " || true"))
     for route in _sorted_routes(desired.routes.elements()):
