@@ -221,6 +221,36 @@ def test_tunnel_down_with_the_kill_switch_closed_leaks_no_dns(host):
     assert dns_sources(report, "up-again-") <= EXIT and dns_sources(report, "up-again-"), report
 
 
+# --------------------------------------------------------------------------- verify.yml
+
+
+def verify_rows(out):
+    return {name: next((line for line in out.splitlines() if line.lstrip(" |\"").startswith(name + " ")), "")
+            for name in CLIENTS}
+
+
+def test_verify_playbook_fails_a_kill_switch_that_differs_from_the_wanted_one():
+    """A hole opened by hand (the jump is still there, so only comparing with the module's rules sees it)."""
+    verify = os.path.join("..", "..", "playbooks", "verify.yml")
+    rc, out = playbook(verify)
+    assert rc == 0, out
+    assert all("PASS" in row for row in verify_rows(out).values()), out
+    hole = "TUNNELGATE-OUT -d 198.51.100.10/32 -j RETURN"
+    client = node("dns-client1")
+    client.check_output("iptables -w -I %s" % hole)
+    try:
+        assert client.run("iptables -w -C OUTPUT -j TUNNELGATE-OUT").rc == 0  # the old check would pass
+        rc, out = playbook(verify)
+    finally:
+        client.check_output("iptables -w -D %s" % hole)
+    assert rc != 0, out
+    rows = verify_rows(out)
+    assert "FAIL" in rows["dns-client1"] and "killswitch" in rows["dns-client1"], out
+    assert "rules differ" in rows["dns-client1"], out
+    assert "PASS" in rows["dns-client2"], out
+    assert recap(out)["dns-client1"]["failed"] == 1 and recap(out)["dns-client2"]["failed"] == 0, out
+
+
 # --------------------------------------------------------------------------- check mode, removal
 
 
