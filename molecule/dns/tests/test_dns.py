@@ -13,6 +13,8 @@ In file order:
   internet; the tunnel back up re-applies DNS by itself;
 - check mode on a fresh host changes nothing;
 - removal gives back the previous DNS (the sink then sees the clients' own addresses), a rerun changes nothing.
+
+Every test takes testinfra's ``host`` (the lab internet) so that pytest keeps the file order.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def nothing_from(sentinel, name, since):
 # --------------------------------------------------------------------------- migration and methods
 
 
-def test_the_old_dns_script_and_its_drop_in_are_gone():
+def test_the_old_dns_script_and_its_drop_in_are_gone(host):  # pylint: disable=unused-argument
     client = node("dns-client1")
     assert not client.file("/usr/local/sbin/tunnelgate-dns-wg0").exists
     assert not client.file("/etc/systemd/system/wg-quick@wg0.service.d/tunnelgate-dns.conf").exists
@@ -107,7 +109,7 @@ def test_the_old_dns_script_and_its_drop_in_are_gone():
     assert client.file("/var/lib/tunnelgate/resolv.conf.wg0.orig").content_string == PREPARED_ORIGINAL
 
 
-def test_resolv_conf_client_points_at_the_tunnel_resolvers():
+def test_resolv_conf_client_points_at_the_tunnel_resolvers(host):  # pylint: disable=unused-argument
     client = node("dns-client1")
     assert client.file("/etc/resolv.conf").content_string.splitlines()[0] == MARKER
     assert nameservers("dns-client1") == TUNNEL_DNS
@@ -116,7 +118,7 @@ def test_resolv_conf_client_points_at_the_tunnel_resolvers():
     assert "DNS =" not in config and "PostUp = ! [ -s /var/lib/tunnelgate/resolv.conf.wg0 ]" in config
 
 
-def test_resolved_client_has_the_servers_on_the_tunnel_link():
+def test_resolved_client_has_the_servers_on_the_tunnel_link(host):  # pylint: disable=unused-argument
     client = node("dns-client2")
     assert client.check_output("systemctl is-active systemd-resolved") == "active"
     assert nameservers("dns-client2") == ["127.0.0.53"]  # the stub, untouched
@@ -229,7 +231,7 @@ def verify_rows(out):
             for name in CLIENTS}
 
 
-def test_verify_playbook_fails_a_kill_switch_that_differs_from_the_wanted_one():
+def test_verify_playbook_fails_a_kill_switch_that_differs_from_the_wanted_one(host):  # pylint: disable=unused-argument
     """A hole opened by hand (the jump is still there, so only comparing with the module's rules sees it)."""
     verify = os.path.join("..", "..", "playbooks", "verify.yml")
     rc, out = playbook(verify)
@@ -254,7 +256,7 @@ def test_verify_playbook_fails_a_kill_switch_that_differs_from_the_wanted_one():
 # --------------------------------------------------------------------------- check mode, removal
 
 
-def test_check_mode_on_a_fresh_host_changes_nothing():
+def test_check_mode_on_a_fresh_host_changes_nothing(host):  # pylint: disable=unused-argument
     fresh = node("dns-client3")
     before = fresh.file("/etc/resolv.conf").content_string
     rc, out = playbook("check_fresh.yml", "--check", "--diff")
