@@ -5,9 +5,10 @@
 #   node:  FROM base, systemd as PID 1 + WireGuard (tools + wireguard-go) + nftables + probes
 #   internet: FROM node:bookworm, the leak sentinel (echo target + sink resolver + packet log)
 #   node:bookworm-dhclient, node:trixie-resolved: FROM node:SUITE, plus ISC dhclient / systemd-resolved
+#   node-ssh: FROM node:bookworm, plus openssh-server (disabled; scenarios that need SSH enable it)
 #
 # Every image is tagged with a hash of its inputs, so a rerun with unchanged inputs only checks
-# that the tags exist (seconds). A moving tag (node:bookworm, node:trixie, internet:latest) points
+# that the tags exist (seconds). A moving tag (node:bookworm, node:trixie, internet:latest, node-ssh:bookworm) points
 # at the current build; Molecule platforms default to those tags.
 #
 # Usage: tests/lab/build-images.sh [suite ...]     (default: bookworm trixie)
@@ -79,4 +80,6 @@ build_derived node bookworm-dhclient "$(cat "$cache_dir/node-bookworm.tag")" "$h
 if [ -s "$cache_dir/node-trixie.tag" ] && have_image "$(cat "$cache_dir/node-trixie.tag")"; then
     build_derived node trixie-resolved "$(cat "$cache_dir/node-trixie.tag")" "$here/node-resolved" >/dev/null
 fi
+# A node reached over SSH (remote controller scenarios): bookworm only.
+build_derived node-ssh bookworm "$(cat "$cache_dir/node-bookworm.tag")" "$here/node-ssh" >/dev/null
 "$docker_bin" images --format '{{.Repository}}:{{.Tag}}' | grep '^tunnelgate-lab/' | grep -v -- '-[0-9a-f]\{12\}$' | sort >&2
