@@ -31,7 +31,8 @@ notes:
     sysctl C(net.ipv4.conf.all.src_valid_mark=1) unconditionally, which fails where C(/proc/sys) is read-only
     (containers) even when the value already is 1. The hooks write a sysctl only when its value differs.
   - The module owns the routes through the interface in the main table (other than the kernel's own), the routes
-    and throw routes of the tunnel's routing table, and every policy rule that looks up that table.
+    and throw routes of the tunnel's routing table, every policy rule that looks up that table, and the
+    O(routing.bypass_fwmark) rules it created (recorded in the file's C(# tunnelgate:) comment).
   - The systemd drop-in C(wg-quick@NAME.service.d/tunnelgate.conf) sets the implementation and replaces the
     stock C(ExecReload) (which runs C(wg syncconf) on a file without PrivateKey and so wipes the live key) with one
     that feeds the key from the key file.
@@ -152,9 +153,31 @@ options:
         default: []
       priority:
         description: Rule priority base. The full-tunnel rules use V(priority) and V(priority+1), the source rules
-          V(priority+2).
+          V(priority+2), the O(routing.bypass_fwmark) rule V(priority-1).
         type: int
         default: 10000
+      bypass_fwmark:
+        description:
+          - Packets whose firewall mark matches O(routing.bypass_fwmark.mark)/O(routing.bypass_fwmark.mask) are
+            routed by the main table, before the tunnel's rules (C(ip rule add fwmark MARK/MASK lookup main priority
+            PRIORITY-1), IPv4 and IPv6, for each family whose traffic the tunnel's rules take over). The rule comes and
+            goes with the interface (C(PostUp)/C(PostDown)) and is applied live.
+          - Meant for the connection marks of M(tunnelgate.wireguard.firewall)'s inbound connection marks preset (the
+            C(host_vpn) role sets both): replies to connections that came in on the uplink (SSH and Ansible from
+            another network, any service reached from outside the host's subnets) leave by the uplink, while everything
+            the host starts itself still goes through the tunnel.
+          - The mark must not be one other software tests under the same mask (kube-proxy V(0x4000)/V(0x8000), Cilium
+            V(0x0F00), WireGuard's own O(fwmark)).
+        type: dict
+        suboptions:
+          mark:
+            description: The mark (non-zero, within O(routing.bypass_fwmark.mask)).
+            type: int
+            required: true
+          mask:
+            description: The bits of the packet mark compared (default all 32).
+            type: int
+            default: 4294967295
   enabled:
     description: Bring the interface up at boot (C(systemctl enable wg-quick@NAME) when systemd runs the host).
     type: bool
@@ -323,6 +346,13 @@ def argument_spec():
                 sources=dict(type="list", elements="str", default=[]),
                 exclude=dict(type="list", elements="str", default=[]),
                 priority=dict(type="int", default=10000),
+                bypass_fwmark=dict(
+                    type="dict",
+                    options=dict(
+                        mark=dict(type="int", required=True),
+                        mask=dict(type="int", default=4294967295),
+                    ),
+                ),
             ),
         ),
         enabled=dict(type="bool", default=True),

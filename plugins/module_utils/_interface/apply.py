@@ -94,7 +94,7 @@ class Applier:
         else:
             self.runner.run(["wg-quick", "up", name], environ=self.wg_quick_env(kind))
 
-    def stop(self, name, unit_active, config_exists, owned_tables):
+    def stop(self, name, unit_active, config_exists, owned_tables, owned_rules=frozenset()):
         if unit_active:
             self.runner.run(["systemctl", "stop", self.unit(name)], check=False)
         if self.runner.run(["ip", "link", "show", "dev", name], check=False)[0] == 0:
@@ -105,7 +105,7 @@ class Applier:
         # Leftover rules/throw routes of the tunnel's table (wg-quick down runs our PostDown, but
         # a crash or a foreign teardown may have skipped it).
         for rule in _sorted_rules(read_rules(self.runner).elements()):
-            if rule.table in owned_tables:
+            if rule.table in owned_tables or rule in owned_rules:
                 self.runner.run(rule_argv(rule, "del"), check=False)
         for route in _sorted_routes(read_routes(self.runner, name, owned_tables).elements()):
             self.runner.run(route_argv(route, name, "del"), check=False)
@@ -183,6 +183,7 @@ def _restore(runner, host, applier, module, snapshot, desired, name, tables, use
     """Best effort: put back the previous files and live state. Returns a list of problems."""
     problems = []
     config_path = host.config_path(name)
+    added_bypass = {r for r in desired.rules if r.table == "main" and r.fwmark is not None}
     try:
         if snapshot.file_text is None:
             host.remove(config_path)
@@ -197,13 +198,13 @@ def _restore(runner, host, applier, module, snapshot, desired, name, tables, use
         problems.append("files: %s" % exc)
     try:
         if not snapshot.exists:
-            applier.stop(name, False, False, tables)
+            applier.stop(name, False, False, tables, added_bypass)
             return problems
         live_now = read_live(runner, name, tables)
         if not live_now.exists:
             applier.start(name, "auto", False)
             live_now = read_live(runner, name, tables)
-        back = make_plan(snapshot, live_now, None, None, tables)
+        back = make_plan(snapshot, live_now, None, None, tables, owned_rules=added_bypass)
         applier.apply_live(back)
     except (CommandError, TunnelgateError) as exc:
         problems.append(str(exc))

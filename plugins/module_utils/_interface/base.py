@@ -31,7 +31,9 @@ SRC_VALID_MARK = "net.ipv4.conf.all.src_valid_mark"
 
 
 Route = collections.namedtuple("Route", "family table dst kind")
-Rule = collections.namedtuple("Rule", "family priority src table fwmark invert suppress")
+# ``fwmask``: None = the whole mark (iproute2 prints no mask then); otherwise the mask of ``fwmark MARK/MASK``
+Rule = collections.namedtuple("Rule", "family priority src table fwmark invert suppress fwmask", defaults=(None,))
+FULL_MASK = 0xFFFFFFFF
 
 
 class PeerState:
@@ -121,7 +123,9 @@ def rule_argv(rule, action="add"):
         argv.append("not")
     if rule.src:
         argv += ["from", rule.src]
-    if rule.fwmark is not None:
+    if rule.fwmark is not None and rule.fwmask is not None:
+        argv += ["fwmark", "%#x/%#x" % (rule.fwmark, rule.fwmask)]
+    elif rule.fwmark is not None:
         argv += ["fwmark", str(rule.fwmark)]
     argv += ["table", rule.table]
     if rule.suppress is not None:

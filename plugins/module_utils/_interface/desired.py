@@ -21,6 +21,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common impor
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.base import (
     DEFAULT_FULL_TUNNEL_TABLE,
     DEFAULT_RULE_PRIORITY,
+    FULL_MASK,
     NAME_RE,
     SAFE_PATH_RE,
     RESERVED_TABLES,
@@ -224,7 +225,7 @@ def _build_routing(desired, table, routing):
     desired.table_option = table
     all_nets = [net for peer in desired.peers.values() for net in peer.networks]  # (version, int, plen)
     if table == "off":
-        if sources or excludes:
+        if sources or excludes or routing.get("bypass_fwmark"):
             raise TunnelgateError("routing", "needs a routing table: set table to auto or a number, not off")
         desired.table_option = "off"
         return
@@ -260,6 +261,34 @@ def _build_routing(desired, table, routing):
         desired.routes[Route(_family(net), desired.tunnel_table, str(net), "throw")] += 1
     for net in sources:
         desired.rules[Rule(_family(net), priority + 2, str(net), desired.tunnel_table, None, False, None)] += 1
+    bypass = bypass_rules(routing.get("bypass_fwmark"), priority)
+    # only where the tunnel's rules take traffic away from the main table (full tunnel, sources)
+    families = {rule.family for rule in desired.rules}
+    for rule in bypass:
+        if rule.family in families:
+            desired.rules[rule] += 1
+
+
+def bypass_rules(bypass, priority):
+    """``fwmark MARK/MASK lookup main`` (both families) at ``priority - 1``, before the tunnel's rules.
+
+    Packets carrying the mark are routed by the main table: with the connection marks that
+    tunnelgate.wireguard.firewall sets on inbound connections, replies to connections that came in on
+    the uplink (SSH, Ansible) leave by the uplink instead of the tunnel. Validated here (pure).
+    """
+    if not bypass:
+        return []
+    mark, mask = bypass.get("mark"), bypass.get("mask")
+    mask = FULL_MASK if mask is None else mask
+    if not 1 <= mask <= FULL_MASK:
+        raise TunnelgateError("routing.bypass_fwmark.mask", "must be in 1-0xffffffff, got %s" % mask)
+    if mark is None or not 1 <= mark <= FULL_MASK or mark & ~mask:
+        raise TunnelgateError("routing.bypass_fwmark.mark", "must be a non-zero mark within the mask %#x, got %s"
+                              % (mask, mark))
+    if priority < 2:
+        raise TunnelgateError("routing.priority", "must be at least 2 with bypass_fwmark (its rule uses priority-1)")
+    return [Rule(family, priority - 1, None, "main", mark, False, None, None if mask == FULL_MASK else mask)
+            for family in (4, 6)]
 
 
 def default_resolver(host, port):

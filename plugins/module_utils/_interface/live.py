@@ -14,7 +14,7 @@ import ipaddress
 import json
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError, redact_keys
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.base import PeerState, Route, Rule, State
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.base import FULL_MASK, PeerState, Route, Rule, State
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import parse_dump, split_live_endpoint
 
 
@@ -74,11 +74,13 @@ def read_rules(runner):
             src = None if src in (None, "all") else str(ipaddress.ip_network("%s/%s" % (
                 src, entry.get("srclen", 32 if family == 4 else 128)), strict=False))
             fwmark = entry.get("fwmark")
-            known = {"priority", "src", "srclen", "table", "not", "fwmark", "suppress_prefixlen", "protocol"}
+            fwmask = entry.get("fwmask")
+            fwmask = None if fwmask is None or int(fwmask, 0) == FULL_MASK else int(fwmask, 0)
+            known = {"priority", "src", "srclen", "table", "not", "fwmark", "fwmask", "suppress_prefixlen", "protocol"}
             if set(entry) - known:  # a selector we do not create (iif, dst, ...): never ours to match
                 src = "%s+%s" % (src, ",".join(sorted(set(entry) - known)))
             rules[Rule(family, int(entry["priority"]), src, table, int(fwmark, 0) if fwmark else None,
-                       "not" in entry, entry.get("suppress_prefixlen"))] += 1
+                       "not" in entry, entry.get("suppress_prefixlen"), fwmask)] += 1
     return rules
 
 

@@ -23,7 +23,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.de
 )
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import hide_secrets, read_live, snapshot_as_desired
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.plan import Plan, _peer_entry, make_plan
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.render import previous_tables, render_desired, render_dropin
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.render import previous_bypass_rules, previous_tables, render_desired, render_dropin
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import redact_config, short_key
 
 
@@ -50,10 +50,12 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
     file_before = read_text(config_path)
     dropin_before = read_text(dropin_path) if host.systemd else None
     owned = previous_tables(file_before)
+    owned_rules = previous_bypass_rules(file_before)
     applier = Applier(runner, host, module)
 
     if params.get("state") == "absent":
-        return _run_absent(params, runner, host, applier, check_mode, file_before, dropin_before, owned, diff)
+        return _run_absent(params, runner, host, applier, check_mode, file_before, dropin_before, owned, diff,
+                           owned_rules)
 
     desired = build_desired(params, resolver)
     desired.public_key = read_private_public_key(desired.private_key_path, key_reader)
@@ -73,7 +75,8 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
 
     live = read_live(runner, name, tables)
     sysctl_values = {key: host.sysctl(key) for key in desired.sysctls}
-    plan = make_plan(desired, live, file_before, file_after, tables, dropin_before, dropin_after, sysctl_values)
+    plan = make_plan(desired, live, file_before, file_after, tables, dropin_before, dropin_after, sysctl_values,
+                     owned_rules=owned_rules)
     use_unit = host.systemd and params.get("enabled", True)
     active, enabled = applier.unit_state(name) if host.systemd else (None, None)
     if host.systemd and bool(enabled) != bool(params.get("enabled", True)):
@@ -106,7 +109,7 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
                 # RemainAfterExit unit still "active" although the link is gone: stop it first.
                 runner.run(["systemctl", "stop", applier.unit(name)], check=False)
             if plan.restart_reasons:
-                applier.stop(name, active, file_before is not None, tables)
+                applier.stop(name, active, file_before is not None, tables, owned_rules)
                 result["restarted"] = True
             _write_files(runner, host, module, config_path, file_after, dropin_path, dropin_after, plan)
             applier.start(name, kind, use_unit)
@@ -135,14 +138,15 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
     return result
 
 
-def _run_absent(params, runner, host, applier, check_mode, file_before, dropin_before, owned, diff=True):
+def _run_absent(params, runner, host, applier, check_mode, file_before, dropin_before, owned, diff=True,
+                owned_rules=frozenset()):
     name = params["name"]
     if not NAME_RE.match(name or ""):
         raise TunnelgateError("name", "%r is not a valid interface name" % (name,))
     config_path = host.config_path(name)
     live = read_live(runner, name, owned) if runner.bin_path("ip", required=False) else State(name)
     plan = Plan(name)
-    leftovers = [r for r in live.rules if r.table in owned]
+    leftovers = [r for r in live.rules if r.table in owned or r in owned_rules]
     plan.destroy = live.exists or bool(leftovers) or bool(live.routes)
     plan.removing = True
     plan.file_change = file_before is not None
@@ -160,7 +164,7 @@ def _run_absent(params, runner, host, applier, check_mode, file_before, dropin_b
         result["diff"] = _diff(config_path, file_before, None, plan) + [diff_entry(dns_plan)]
     if check_mode or not result["changed"]:
         return result
-    applier.stop(name, active, file_before is not None, owned)
+    applier.stop(name, active, file_before is not None, owned, owned_rules)
     if plan.unit_enable is False:
         runner.run(["systemctl", "disable", applier.unit(name)], check=False)
     host.remove(config_path)

@@ -222,7 +222,7 @@ def plan_live(plan, desired, live):
             plan.mtu = desired.mtu
 
 
-def plan_routing(plan, desired, live, owned_tables):
+def plan_routing(plan, desired, live, owned_tables, owned_rules=frozenset()):
     """Routes and rules: add what is missing, remove what is ours and no longer wanted."""
     live_routes = collections.Counter({r: n for r, n in live.routes.items()
                                        if r.table == "main" or r.table in owned_tables})
@@ -230,7 +230,7 @@ def plan_routing(plan, desired, live, owned_tables):
     plan.route_add = _sorted_routes((want_routes - live_routes).elements())
     plan.route_del = _sorted_routes((live_routes - want_routes).elements())
     live_rules = collections.Counter({r: n for r, n in live.rules.items()
-                                      if r.table in owned_tables or r in desired.rules})
+                                      if r.table in owned_tables or r in desired.rules or r in owned_rules})
     plan.rule_add = _sorted_rules((desired.rules - live_rules).elements())
     plan.rule_del = _sorted_rules((live_rules - desired.rules).elements())
     plan.tracker.add("routes", [" ".join(route_argv(r, plan.name)[4:]) for r in _sorted_routes(live_routes.elements())],
@@ -240,8 +240,11 @@ def plan_routing(plan, desired, live, owned_tables):
 
 
 def make_plan(desired, live, file_before, file_after, owned_tables, dropin_before=None, dropin_after=None,
-              sysctl_values=None):
-    """Everything that must change to reach ``desired`` (state=present) from ``live``."""
+              sysctl_values=None, owned_rules=frozenset()):
+    """Everything that must change to reach ``desired`` (state=present) from ``live``.
+
+    ``owned_rules``: rules a previous run set up outside the tunnel's table (``bypass_fwmark``).
+    """
     plan = Plan(desired.name)
     plan.file_change = file_before != file_after
     plan.dropin_change = dropin_before != dropin_after
@@ -258,7 +261,7 @@ def make_plan(desired, live, file_before, file_after, owned_tables, dropin_befor
     if desired.kind in ("kernel", "userspace") and live.kind != desired.kind:
         plan.restart_reasons.append("implementation is %s, wanted %s" % (live.kind, desired.kind))
     plan_live(plan, desired, live)
-    plan_routing(plan, desired, live, owned)
+    plan_routing(plan, desired, live, owned, owned_rules)
     for key, value in sorted(desired.sysctls.items()):
         current = (sysctl_values or {}).get(key)
         if current != value:

@@ -12,8 +12,10 @@ import shlex
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import TunnelgateError
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.base import (
+    FULL_MASK,
     KERNEL_ONLY_SENTINEL,
     SAFE_PATH_RE,
+    Rule,
     _sorted_routes,
     _sorted_rules,
     route_argv,
@@ -69,6 +71,10 @@ def render_desired(desired, header=MANAGED_HEADER):
             items.append(("PersistentKeepalive", str(peer.keepalive)))
         peers.append({"description": peer.description, "items": items})
     meta = {"table": desired.tunnel_table or "none", "implementation": desired.kind}
+    bypass = sorted({"%#x/%#x@%d" % (r.fwmark, FULL_MASK if r.fwmask is None else r.fwmask, r.priority)
+                     for r in desired.rules if r.table == "main" and r.fwmark})
+    if bypass:
+        meta["bypass"] = ",".join(bypass)
     return render_config(list(header), meta, iface, peers)
 
 
@@ -93,6 +99,27 @@ def unit_shell_word(path):
     if not SAFE_PATH_RE.match(path or ""):
         raise TunnelgateError("private_key_path", "%r cannot be written into a systemd unit safely" % (path,))
     return '"%s"' % path
+
+
+def previous_bypass_rules(config_text):
+    """The ``fwmark MARK/MASK lookup main`` rules a previous run's file set up (from its meta comment)."""
+    for line in (config_text or "").splitlines():
+        if line.startswith(META_PREFIX):
+            meta = dict(token.split("=", 1) for token in line[len(META_PREFIX):].split() if "=" in token)
+            rules = set()
+            for item in filter(None, meta.get("bypass", "").split(",")):
+                try:
+                    selector, priority = item.split("@")
+                    mark, _sep, mask = selector.partition("/")
+                    fwmask = int(mask, 0) if mask and int(mask, 0) != FULL_MASK else None
+                    rules.update(Rule(family, int(priority), None, "main", int(mark, 0), False, None, fwmask)
+                                 for family in (4, 6))
+                except ValueError:
+                    continue  # not ours to remove
+            return rules
+        if line.startswith("["):
+            break
+    return set()
 
 
 def render_dropin(desired, kind):

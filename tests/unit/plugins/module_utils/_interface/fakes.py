@@ -196,7 +196,10 @@ class FakeRunner:
                 net = ipaddress.ip_network(value)
                 rule["src"], rule["srclen"] = str(net.network_address), net.prefixlen
             elif word == "fwmark":
-                rule["fwmark"] = hex(int(value))
+                mark, _sep, mask = value.partition("/")
+                rule["fwmark"] = hex(int(mark, 0))
+                if mask and int(mask, 0) != 0xFFFFFFFF:  # iproute2 prints a mask only when it is not all ones
+                    rule["fwmask"] = hex(int(mask, 0))
             elif word == "table":
                 rule["table"] = value
             elif word == "suppress_prefixlength":

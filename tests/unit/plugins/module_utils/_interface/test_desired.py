@@ -149,3 +149,59 @@ def test_numeric_table_collapses_adjacent_allowed_ips():
 def test_table_off_has_no_routes():
     desired = build_desired(params(table="off", peers=[peer(PEER_A, ["0.0.0.0/0"])]))
     assert not desired.routes and not desired.rules and desired.fwmark is None
+
+
+# ---------------------------------------------------------------------------------------------
+# routing.bypass_fwmark: marked packets (replies to inbound connections) use the main table
+# ---------------------------------------------------------------------------------------------
+
+FULL = ["0.0.0.0/0", "::/0"]
+
+
+def test_bypass_fwmark_rule_before_the_full_tunnel_rules_both_families():
+    desired = build_desired(params(addresses=["10.66.3.2/32", "fd66:3::2/128"], peers=[peer(PEER_A, FULL)],
+                                   routing={"sources": [], "exclude": [], "priority": 10000,
+                                            "bypass_fwmark": {"mark": 0x1000, "mask": 0x1000}}))
+    assert rules_of(desired) == [
+        "-4 fwmark 0x1000/0x1000 table main priority 9999",
+        "-4 not fwmark 51820 table 51820 priority 10001",
+        "-4 table main suppress_prefixlength 0 priority 10000",
+        "-6 fwmark 0x1000/0x1000 table main priority 9999",
+        "-6 not fwmark 51820 table 51820 priority 10001",
+        "-6 table main suppress_prefixlength 0 priority 10000",
+    ]
+
+
+def test_bypass_fwmark_full_mask_is_written_without_mask_and_only_where_the_tunnel_has_rules():
+    desired = build_desired(params(peers=[peer(PEER_A, ["0.0.0.0/0"])], routing={
+        "sources": [], "exclude": [], "priority": 500, "bypass_fwmark": {"mark": 7, "mask": 0xFFFFFFFF}}))
+    assert [r for r in rules_of(desired) if "fwmark 7" in r] == ["-4 fwmark 7 table main priority 499"]
+
+
+def test_bypass_fwmark_without_tunnel_rules_adds_nothing():
+    # split tunnel: the allowed IPs are routes of the main table, there is no rule to get around
+    desired = build_desired(params(routing={"sources": [], "exclude": [], "priority": 10000,
+                                            "bypass_fwmark": {"mark": 0x1000, "mask": 0x1000}}))
+    assert not desired.rules
+
+
+@pytest.mark.parametrize("bypass, priority, option, text", [
+    ({"mark": 0x3000, "mask": 0x1000}, 10000, "routing.bypass_fwmark.mark", "within the mask 0x1000"),
+    ({"mark": 0, "mask": 0x1000}, 10000, "routing.bypass_fwmark.mark", "non-zero"),
+    ({"mark": None, "mask": 0x1000}, 10000, "routing.bypass_fwmark.mark", "non-zero"),
+    ({"mark": 1, "mask": 0}, 10000, "routing.bypass_fwmark.mask", "1-0xffffffff"),
+    ({"mark": 1, "mask": 1 << 32}, 10000, "routing.bypass_fwmark.mask", "1-0xffffffff"),
+    ({"mark": 0x1000, "mask": 0x1000}, 1, "routing.priority", "at least 2"),
+])
+def test_bypass_fwmark_validation_names_the_option(bypass, priority, option, text):
+    with pytest.raises(TunnelgateError) as err:
+        build_desired(params(peers=[peer(PEER_A, FULL)], routing={
+            "sources": [], "exclude": [], "priority": priority, "bypass_fwmark": bypass}))
+    assert err.value.option == option and text in str(err.value)
+
+
+def test_bypass_fwmark_needs_a_table():
+    with pytest.raises(TunnelgateError) as err:
+        build_desired(params(table="off", peers=[peer(PEER_A, FULL)], routing={
+            "sources": [], "exclude": [], "priority": 10000, "bypass_fwmark": {"mark": 1, "mask": 1}}))
+    assert err.value.option == "routing"

@@ -199,3 +199,59 @@ def test_systemd_host_uses_the_unit_and_a_dropin(host):
     dropin = open(host.dropin_path("wg0")).read()
     assert "WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go" in dropin
     assert "write systemd drop-in" in result["changes"]
+
+
+# ---------------------------------------------------------------------------------------------
+# routing.bypass_fwmark: applied live, idempotent, removed when dropped or on absent
+# ---------------------------------------------------------------------------------------------
+
+BYPASS = {"sources": [], "exclude": [], "priority": 10000, "bypass_fwmark": {"mark": 0x1000, "mask": 0x1000}}
+NO_BYPASS = {"sources": [], "exclude": [], "priority": 10000, "bypass_fwmark": None}
+BYPASS_ADD = ["ip", "-4", "rule", "add", "fwmark", "0x1000/0x1000", "table", "main", "priority", "9999"]
+
+
+def _full_tunnel(host, routing):
+    return run_params(host, addresses=["10.66.3.2/32"], listen_port=None, routing=routing,
+                      peers=[peer(PEER_A, ["0.0.0.0/0"], endpoint="172.30.3.10:51820")])
+
+
+def _converge(runner, host, routing):
+    run_interface(_full_tunnel(host, routing), runner, host=host)
+    runner.calls = []
+    return run_interface(_full_tunnel(host, routing), runner, host=host)
+
+
+def test_bypass_fwmark_is_applied_live_hooked_in_the_file_and_idempotent(host):
+    runner = FakeRunner(live_interface())
+    first = run_interface(_full_tunnel(host, BYPASS), runner, host=host)
+    assert first["changed"] and BYPASS_ADD in runner.calls
+    text = open(host.config_path("wg0")).read()
+    assert "PostUp = %s" % " ".join(BYPASS_ADD) in text
+    assert "PostDown = ip -4 rule del fwmark 0x1000/0x1000 table main priority 9999 || true" in text
+    assert "bypass=0x1000/0x1000@9999" in text
+    runner.calls = []
+    second = run_interface(_full_tunnel(host, BYPASS), runner, host=host)
+    assert not second["changed"] and mutating(runner.calls) == []
+
+
+def test_bypass_fwmark_dropped_is_removed_and_foreign_main_rules_stay(host):
+    runner = FakeRunner(live_interface())
+    _converge(runner, host, BYPASS)
+    runner.rules[4].append({"priority": 9000, "src": "all", "fwmark": "0x4000", "fwmask": "0x4000", "table": "main"})
+    runner.calls = []
+    result = run_interface(_full_tunnel(host, NO_BYPASS), runner, host=host)
+    assert result["changed"]
+    assert ["ip", "-4", "rule", "del", "fwmark", "0x1000/0x1000", "table", "main", "priority", "9999"] in runner.calls
+    assert not any("0x4000/0x4000" in c for c in runner.calls)  # someone else's rule (kube-proxy's bit)
+    runner.calls = []
+    again = run_interface(_full_tunnel(host, NO_BYPASS), runner, host=host)
+    assert not again["changed"] and mutating(runner.calls) == []
+
+
+def test_absent_removes_a_leftover_bypass_rule(host):
+    runner = FakeRunner(live_interface())
+    _converge(runner, host, BYPASS)
+    runner.live = None  # the interface is gone (crash, foreign teardown) but the rule is still there
+    runner.calls = []
+    run_interface({"name": "wg0", "state": "absent"}, runner, host=host)
+    assert ["ip", "-4", "rule", "del", "fwmark", "0x1000/0x1000", "table", "main", "priority", "9999"] in runner.calls
