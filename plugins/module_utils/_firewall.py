@@ -202,7 +202,9 @@ class FirewallSpec:
             mark, mask = self.connmark["mark"], self.connmark["mask"]
             marking = [{"iif": "lo", "verdict": "return"}]
             marking += [{"iif": iface, "verdict": "return"} for iface in self.connmark["tunnels"]]
-            marking.append({"ctstate": "new", "verdict": mark_verdict("ctmark", mark, mask)})
+            # By direction, not ``ctstate new``: a connection opened before these rules (the controller's
+            # SSH master connection, a long-lived stream) is marked by its next packet from the peer too.
+            marking.append({"ctdir": "original", "verdict": mark_verdict("ctmark", mark, mask)})
             purposes["mangle_input"] = marking
             purposes["route_output"] = [{"ctmark": mark, "ctmarkmask": mask, "verdict": mark_verdict("mark", mark, mask)}]
         return purposes

@@ -114,11 +114,14 @@ options:
     default: []
   inbound_connmark:
     description:
-      - The "inbound connection marks" preset. Every connection that arrives NEW for this host on an
-        interface other than C(lo) and O(inbound_connmark.tunnel_interfaces) gets the connection mark
-        O(inbound_connmark.mark)/O(inbound_connmark.mask) (mangle C(INPUT)), and the packets this host sends
-        on such a connection get that packet mark (mangle C(OUTPUT), nftables C(type route hook output), so
-        the kernel routes them again with the mark).
+      - The "inbound connection marks" preset. Every connection whose packets arrive in the original direction
+        (opened by the peer) for this host on an interface other than C(lo) and
+        O(inbound_connmark.tunnel_interfaces) gets the connection mark O(inbound_connmark.mark)/O(inbound_connmark.mask)
+        (mangle C(INPUT)), and the packets this host sends on such a connection get that packet mark (mangle
+        C(OUTPUT), nftables C(type route hook output), so the kernel routes them again with the mark).
+      - Matching by direction rather than by state C(NEW) also marks connections opened before the rules (the
+        controller's SSH connection during the first run) as soon as the peer sends its next packet. Connections
+        this host opens itself are never marked (their incoming packets are replies).
       - A routing rule such as C(ip rule add fwmark 0x1000/0x1000 lookup main) then sends replies to inbound
         connections (SSH, Ansible) out through the uplink even with a full tunnel.
       - Only the mask bits are ever changed. The default V(0x1000) stays clear of kube-proxy's V(0x4000) and

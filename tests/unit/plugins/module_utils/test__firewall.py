@@ -129,7 +129,7 @@ def test_connmark_preset_rules():
             {"iif": "lo", "verdict": "return"},
             {"iif": "wg0", "verdict": "return"},
             {"iif": "wg1", "verdict": "return"},
-            {"ctstate": "new", "verdict": "ctmark set 0x1000/0x1000"},
+            {"ctdir": "original", "verdict": "ctmark set 0x1000/0x1000"},
         ],
         "route_output": [{"ctmark": 0x1000, "ctmarkmask": 0x1000, "verdict": "mark set 0x1000/0x1000"}],
     }
@@ -209,6 +209,8 @@ PARSE = [
      {"ctmark": 0x1000, "ctmarkmask": 0x1000, "verdict": "mark set 0x1000/0x1000"}),
     ("-m mark --mark 0x1000/0x1000 -j RETURN", {"mark": 0x1000, "markmask": 0x1000, "verdict": "return"}),
     ("-m conntrack --ctstate NEW -j CONNMARK --set-xmark 0x1000/0x1000", {"ctstate": "new", "verdict": "ctmark set 0x1000/0x1000"}),
+    ("-m conntrack --ctdir ORIGINAL -j CONNMARK --set-xmark 0x1000/0x1000",
+     {"ctdir": "original", "verdict": "ctmark set 0x1000/0x1000"}),
     ("-o wg0 -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu",
      {"oif": "wg0", "proto": "tcp", "tcpflags": "syn/rst,syn", "verdict": "clampmss"}),
     ("-s 10.66.8.0/24 -o eth0 -j MASQUERADE", {"saddr": "10.66.8.0/24", "oif": "eth0", "verdict": "masquerade"}),
@@ -271,7 +273,7 @@ def test_nft_render_file_for_the_preset():
         "flush chain inet tunnelgate_lockout route_output",
         'add rule inet tunnelgate_lockout mangle_input iifname "lo" return',
         'add rule inet tunnelgate_lockout mangle_input iifname "wg0" return',
-        "add rule inet tunnelgate_lockout mangle_input ct state new ct mark set ct mark and 0xffffefff or 0x00001000",
+        "add rule inet tunnelgate_lockout mangle_input ct direction original ct mark set ct mark and 0xffffefff or 0x00001000",
         "add rule inet tunnelgate_lockout route_output ct mark and 0x00001000 == 0x00001000 "
         "meta mark set meta mark and 0xffffefff or 0x00001000",
     ]
