@@ -163,9 +163,9 @@ options:
             PRIORITY-1), IPv4 and IPv6, for each family whose traffic the tunnel's rules take over). The rule comes and
             goes with the interface (C(PostUp)/C(PostDown)) and is applied live.
           - Meant for the connection marks of M(tunnelgate.wireguard.firewall)'s inbound connection marks preset (the
-            C(host_vpn) role sets both): replies to connections that came in on the uplink (SSH and Ansible from
-            another network, any service reached from outside the host's subnets) leave by the uplink, while everything
-            the host starts itself still goes through the tunnel.
+            C(host_vpn) role sets both). Replies to connections that came in on the uplink (SSH and Ansible from
+            another network, any service reached from outside the host's subnets) then leave by the uplink, while
+            everything the host starts itself still goes through the tunnel.
           - The mark must not be one other software tests under the same mask (kube-proxy V(0x4000)/V(0x8000), Cilium
             V(0x0F00), WireGuard's own O(fwmark)).
         type: dict
@@ -348,6 +348,7 @@ def argument_spec():
                 priority=dict(type="int", default=10000),
                 bypass_fwmark=dict(
                     type="dict",
+                    no_log=False,  # "pass" in the name: a firewall mark, not a secret
                     options=dict(
                         mark=dict(type="int", required=True),
                         mask=dict(type="int", default=4294967295),

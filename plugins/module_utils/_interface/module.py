@@ -23,7 +23,12 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.de
 )
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import hide_secrets, read_live, snapshot_as_desired
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.plan import Plan, _peer_entry, make_plan
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.render import previous_bypass_rules, previous_tables, render_desired, render_dropin
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.render import (
+    previous_bypass_rules,
+    previous_tables,
+    render_desired,
+    render_dropin,
+)
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import redact_config, short_key
 
 
