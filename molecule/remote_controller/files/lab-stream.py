@@ -5,7 +5,7 @@
                                       to 2 s for its echo; log one line per exchange:
                                         <ts> start <local address> <local port>
                                         <ts> ok <seq> <round trip ms>
-                                        <ts> timeout <seq>        (the echo did not come back in 2 s)
+                                        <ts> timeout <seq>        (the echo did not come back in 5 s)
                                         <ts> error <reason>       (the connection is gone; the client stops)
 Only lab addresses are used (the VPN host on the lab network).
 """
