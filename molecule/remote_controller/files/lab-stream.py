@@ -2,7 +2,7 @@
 
     lab-stream server PORT            echo every line back (one thread per connection)
     lab-stream client HOST PORT LOG   connect ONCE, then every 0.5 s send a numbered line and wait up
-                                      to 2 s for its echo; log one line per exchange:
+                                      to 5 s for its echo; log one line per exchange:
                                         <ts> start <local address> <local port>
                                         <ts> ok <seq> <round trip ms>
                                         <ts> timeout <seq>        (the echo did not come back in 5 s)
