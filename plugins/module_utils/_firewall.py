@@ -32,7 +32,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.model 
 )
 
 RULES_DIR = "/etc/tunnelgate/firewall"
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,11}$")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,11}")  # fullmatch
 PROTOCOLS = {"tcp": ("tcp",), "udp": ("udp",), "both": ("tcp", "udp")}
 # Connection marks: one bit, outside kube-proxy's 0x4000/0x8000, Cilium's 0x0F00 and the bits of
 # WireGuard's (wg-quick's) 0xca6c fwmark, and below the upper half that Calico takes by default.
@@ -82,7 +82,7 @@ class FirewallSpec:
 
     def __init__(self, params):
         self.name = params.get("name")
-        if not isinstance(self.name, str) or not NAME_RE.match(self.name):
+        if not isinstance(self.name, str) or not NAME_RE.fullmatch(self.name):
             raise TunnelgateError(
                 "name", "%r is not a rule set name (1-12 of a-z 0-9 _, starting with a letter, e.g. server)" % (self.name,))
         self.state = params.get("state") or "present"

@@ -53,7 +53,7 @@ HOOKS = {
     "postrouting-mangle": ("mangle", "POSTROUTING", "filter", "postrouting", PRIORITY["mangle"]),
 }
 
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,14}$")
+_IFNAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]{0,14}")  # fullmatch: "$" would let a trailing newline in
 
 
 class Chain:
@@ -158,7 +158,7 @@ def interface(option, value, allow_lo=False, item=None):
     """An interface name (iptables ``+`` prefix wildcard allowed), safe for argv and rule files."""
     name = str(value)
     stem = name[:-1] if name.endswith("+") else name
-    if not stem or not _IFNAME_RE.match(stem) or stem in (".", ".."):
+    if not stem or not _IFNAME_RE.fullmatch(stem) or stem in (".", ".."):
         raise TunnelgateError(
             option,
             "%r is not an interface name (1-15 of A-Z a-z 0-9 _ . = -, optionally ending in + as a prefix wildcard)" % name,
@@ -212,7 +212,7 @@ def port(option, value, item=None):
     if isinstance(value, bool):
         raise TunnelgateError(option, "%r is not a port (1-65535)" % (value,), item=item)
     text = str(value).strip()
-    if not isinstance(value, int) and not re.match(r"^[0-9]{1,5}$", text):
+    if not isinstance(value, int) and not re.fullmatch(r"[0-9]{1,5}", text):
         raise TunnelgateError(option, "%r is not a port (1-65535)" % (value,), item=item)
     number = int(text)
     if not 0 < number < 65536:

@@ -30,6 +30,7 @@ BAD_INPUT = [
     ("iface-only-wildcard", HOST, dict(interfaces=["+"]), "interfaces"),
     ("iface-dash-first", HOST, dict(interfaces=["-wg0"]), "interfaces"),
     ("iface-loopback", HOST, dict(interfaces=["lo"]), "interfaces"),
+    ("iface-newline", HOST, dict(interfaces=["wg0\n"]), "interfaces"),
     ("no-interfaces", HOST, dict(interfaces=[]), "interfaces"),
     ("lan-host-bits", HOST, dict(allow_lan=["192.168.1.1/24"]), "allow_lan"),
     ("lan-garbage", HOST, dict(allow_lan=["lan"]), "allow_lan"),
