@@ -95,6 +95,9 @@ class PersistPlan:
                 self.runner.run([self.systemctl, "enable", self.unit])
         elif self.unit_before is not None:
             if self.systemctl:
+                # A oneshot that ran at boot stays "active" (and listed) until stopped; it has no ExecStop,
+                # so stopping it changes no rule.
+                self.runner.run([self.systemctl, "stop", self.unit], check=False)
                 self.runner.run([self.systemctl, "disable", self.unit], check=False)
             os.unlink(self.unit_path)
             if self.systemctl:

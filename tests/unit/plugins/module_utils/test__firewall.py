@@ -466,6 +466,9 @@ def test_absent_removes_everything_and_rerun_is_unchanged(dirs):
     host = FakeHost(v4=fixture("bookworm-server-v4.save"), v6=fixture("bookworm-server-v6.save"), enabled=True)
     result = run(dict(name="server", state="absent"), host, dirs)
     assert result["changed"] and result["chains"] == [] and result["connmark"] is None
+    calls = [argv for argv, _data in host.calls if argv[0].endswith("systemctl")]
+    assert calls.index(["/usr/sbin/systemctl", "stop", "tunnelgate-firewall-server.service"]) < calls.index(
+        ["/usr/sbin/systemctl", "disable", "tunnelgate-firewall-server.service"])
     assert not os.path.exists(dirs[0]) and os.listdir(dirs[1]) == []
     assert run(dict(name="server", state="absent"), FakeHost(), dirs)["changed"] is False
 
