@@ -34,7 +34,19 @@ tg_venv() {
     export PATH="$TG_VENV/bin:$PATH"
 }
 
+# Lab scenarios run several systemd containers at once; each systemd takes ~7 inotify instances and
+# the kernel's default of 128 per user is exhausted from ~18 containers ("Too many open files").
+tg_kernel_limits() {
+    local now
+    now=$(sysctl -n fs.inotify.max_user_instances 2>/dev/null || echo 0)
+    if [ "$now" -lt 1024 ]; then
+        tg_log "fs.inotify.max_user_instances $now -> 1024 (systemd containers)"
+        sysctl -qw fs.inotify.max_user_instances=1024 || true
+    fi
+}
+
 tg_docker() {
+    tg_kernel_limits
     if ! /usr/bin/docker info >/dev/null 2>&1; then
         tg_log "starting the Docker engine (dockerd)"
         mkdir -p /var/log
