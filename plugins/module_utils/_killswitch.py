@@ -24,6 +24,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.model 
     RuleSet,
     address as _address,
     interface as _interface,
+    mark_value as _mark_value,
     network as _network,
 )
 
@@ -111,6 +112,19 @@ def _tristate(option, value):
     raise TunnelgateError(option, "%r must be auto, true or false" % (value,))
 
 
+def _bypass(value):
+    """``{mark, mask}`` (mask defaults to the mark) into (mark, mask), or None."""
+    if not value:
+        return None
+    if not isinstance(value, dict) or set(value) - {"mark", "mask"} or "mark" not in value:
+        raise TunnelgateError("bypass_fwmark", "must be a dict with mark (and optionally mask)")
+    mark = _mark_value("bypass_fwmark.mark", value["mark"], allow_zero=False)
+    mask = _mark_value("bypass_fwmark.mask", value.get("mask") if value.get("mask") is not None else mark, allow_zero=False)
+    if mark & ~mask:
+        raise TunnelgateError("bypass_fwmark", "mark 0x%x has bits outside mask 0x%x" % (mark, mask))
+    return mark, mask
+
+
 class KillswitchSpec:
     """The validated desired state. Built from module parameters; raises TunnelgateError."""
 
@@ -127,6 +141,7 @@ class KillswitchSpec:
         self.dhcp_interfaces = None if self.allow_dhcp is True else []
         self.routing_lock = params.get("routing_lock")
         self.watch = bool(params.get("watch", True))
+        self.bypass_fwmark = _bypass(params.get("bypass_fwmark"))
         self.allow_inbound_replies = bool(params.get("allow_inbound_replies", True))
         self.warnings = []
         if self.mode not in MODES:
@@ -178,6 +193,8 @@ class KillswitchSpec:
                 raise TunnelgateError("allow_dhcp", "only applies to mode=host")
             if self.routing_lock:
                 raise TunnelgateError("routing_lock", "only applies to mode=host")
+            if self.bypass_fwmark:
+                raise TunnelgateError("bypass_fwmark", "only applies to mode=host (the routing lock)")
             if not self.sources:
                 raise TunnelgateError("sources", "name the subnets and/or input interfaces to confine (mode=forward)")
             nets = [s for kind, s in self.sources if kind == "net"]

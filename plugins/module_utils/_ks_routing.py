@@ -11,6 +11,7 @@ tool touches them. Host mode therefore adds, per family, just before the main ta
 
     32764: lookup main suppress_prefixlength 0   # on-link and specific routes as usual
     32764: fwmark <tunnel mark> lookup main      # the tunnel's own encrypted UDP
+    32764: fwmark <mark>/<mask> lookup main      # bypass_fwmark: replies of inbound connections
     32764: to <endpoint> lookup main             # the same, by endpoint address
     32764: to <allow_lan network> lookup main    # the LAN exceptions
     32764: ipproto udp dport 67 lookup main      # DHCP (547 for DHCPv6) when allowed
@@ -53,6 +54,9 @@ def lock_rules(spec, dhcp=False):
         wanted = [{"table": "main", "suppress": 0}]
         if spec.fwmark:
             wanted.append({"table": "main", "fwmark": spec.fwmark})
+        if spec.bypass_fwmark:
+            mark, mask = spec.bypass_fwmark
+            wanted.append({"table": "main", "fwmark": mark, "fwmask": mask})
         for address, _port in spec.endpoints:
             if address.version == family:
                 wanted.append({"table": "main", "dst": "%s/%d" % (address, address.max_prefixlen)})
@@ -74,7 +78,7 @@ def render(rule):
     if "dst" in rule:
         words += ["to", rule["dst"]]
     if "fwmark" in rule:
-        words += ["fwmark", "0x%x" % rule["fwmark"]]
+        words += ["fwmark", "0x%x" % rule["fwmark"] + ("/0x%x" % rule["fwmask"] if "fwmask" in rule else "")]
     if "ipproto" in rule:
         words += ["ipproto", rule["ipproto"], "dport", str(rule["dport"])]
     words += ["lookup", rule["table"]]
@@ -109,6 +113,12 @@ def parse_entry(entry, family):
         return {"table": "main", "suppress": int(entry["suppress_prefixlen"])}
     if keys == {"table", "fwmark"}:
         return {"table": "main", "fwmark": int(str(entry["fwmark"]), 0)}
+    if keys == {"table", "fwmark", "fwmask"}:
+        mask = int(str(entry["fwmask"]), 0)
+        rule = {"table": "main", "fwmark": int(str(entry["fwmark"]), 0)}
+        if mask != 0xFFFFFFFF:
+            rule["fwmask"] = mask
+        return rule
     if keys in ({"table", "dst"}, {"table", "dst", "dstlen"}):
         bits = 32 if family == 4 else 128
         try:

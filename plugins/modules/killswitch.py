@@ -175,6 +175,22 @@ options:
         them to the main table.
       - V(false) removes the lock (the firewall rules alone then stand between the host and a leak).
     type: bool
+  bypass_fwmark:
+    description:
+      - O(mode=host) with O(routing_lock) only. Packets carrying this mark (under the mask) may use the
+        main table at the routing lock, like the interface module's C(routing.bypass_fwmark) rule. Give
+        it the inbound connection mark restored on replies (C(host_vpn_inbound_mark)), so that replies
+        to an administrator on another network leave by the uplink even while the tunnel (and with it
+        the interface's own bypass rule) is down.
+    type: dict
+    suboptions:
+      mark:
+        description: The mark, an integer or a hex string like V(0x1000).
+        type: raw
+        required: true
+      mask:
+        description: The bits of the mark that are compared (default the mark itself).
+        type: raw
   watch:
     description:
       - With O(persist=true), run C(tunnelgate-killswitch-MODE-watch.service), a small C(sh) loop that
@@ -323,6 +339,7 @@ def main():
             forward_chain=dict(type="str", choices=["auto", "DOCKER-USER", "FORWARD"], default="auto"),
             persist=dict(type="bool", default=True),
             routing_lock=dict(type="bool"),
+            bypass_fwmark=dict(type="dict", no_log=False, options=dict(mark=dict(type="raw", required=True), mask=dict(type="raw"))),
             watch=dict(type="bool", default=True),
         ),
         required_if=[("state", "present", ("interfaces",))],

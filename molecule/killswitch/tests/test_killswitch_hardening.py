@@ -79,6 +79,8 @@ def internet():
 @pytest.fixture(scope="module", autouse=True)
 def figures():
     """Figures are written whatever happens (a failing test's figures are the interesting ones)."""
+    for name in CLIENTS:  # test_killswitch.py rebooted the clients: namespaces are gone
+        node(name).check_output("/usr/local/sbin/tg-pod-up && /usr/local/sbin/tg-vm-up")
     yield FIGURES
     write_figures()
 
@@ -326,17 +328,19 @@ def test_positive_control_without_routing_lock(internet):
     """routing_lock: false -> with the tunnel down the VM leaks (host-mode firewall sees only OUTPUT);
     after a flush the host leaks too. Proves both tests above can fail."""
     converge(host_only=True, ks_routing_lock=False)
-    for name in CLIENTS:
-        tunnel_down(name)
-    since = internet.now()
-    fire("control_no_lock_tunnel_down")
-    leaked_down = leaks_since(internet, since, "control_no_lock_tunnel_down")
-    for name in CLIENTS:
-        node(name).check_output("systemctl stop %s && nft flush ruleset" % WATCHERS)
-    since = internet.now()
-    fire("control_no_lock_flushed")
-    leaked_flushed = leaks_since(internet, since, "control_no_lock_flushed")
-    converge()  # both modes: the flush removed the forward-mode switch too
+    try:
+        for name in CLIENTS:
+            tunnel_down(name)
+        since = internet.now()
+        fire("control_no_lock_tunnel_down")
+        leaked_down = leaks_since(internet, since, "control_no_lock_tunnel_down")
+        for name in CLIENTS:
+            node(name).check_output("systemctl stop %s && nft flush ruleset" % WATCHERS)
+        since = internet.now()
+        fire("control_no_lock_flushed")
+        leaked_flushed = leaks_since(internet, since, "control_no_lock_flushed")
+    finally:
+        converge()  # both modes: the flush removed the forward-mode switch too
     for name, cfg in CLIENTS.items():
         vm_v4 = "10.201.%d.2" % cfg["index"]
         assert leaked_down.get(vm_v4, {}).get("packets", 0) > 0, (name, leaked_down)
@@ -408,6 +412,7 @@ def test_boot_with_broken_rules_comes_up_closed(internet):
         "iptables": "printf '*filter\\n-A NO-SUCH-CHAIN -j ACCEPT\\nCOMMIT\\n' > /etc/tunnelgate/killswitch/host.v4.rules",
         "nftables": "rm -f /etc/tunnelgate/killswitch/host.nft",
     }
+    converge()  # the switch as converge.yml wants it, whatever an earlier test left behind
     for name, cfg in CLIENTS.items():
         node(name).check_output(breakers[cfg["backend"]])
     since = internet.now()

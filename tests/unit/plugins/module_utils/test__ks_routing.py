@@ -152,3 +152,12 @@ def test_boot_commands_need_only_ip():
                   "/usr/sbin/ip -4 rule show priority 32765 | grep -q \"from all prohibit\"'")
     assert v6.startswith("/bin/sh -c '[ -e /proc/net/if_inet6 ] || exit 0; /usr/sbin/ip -6 rule add")
     assert "%" not in v4 + v6 and "\\" not in v4 + v6  # nothing systemd would expand
+
+
+def test_bypass_fwmark_exception_round_trips():
+    rules = routing.lock_rules(spec(bypass_fwmark={"mark": "0x1000", "mask": "0x1000"}))
+    assert "priority 32764 fwmark 0x1000/0x1000 lookup main" in [routing.render(r) for r in rules[4]]
+    live = json.dumps([{"priority": 32764, "src": "all", "fwmark": "0x1000", "fwmask": "0x1000", "table": "main"},
+                       {"priority": 32764, "src": "all", "fwmark": "0xca6c", "fwmask": "0xffffffff", "table": "main"}])
+    assert [routing.render(r) for r in routing.parse_rules(live, 4)] == [
+        "priority 32764 fwmark 0x1000/0x1000 lookup main", "priority 32764 fwmark 0xca6c lookup main"]
