@@ -12,14 +12,19 @@ The tests run in file order and each leaves the lab as it found it (tunnels up):
 - check mode on a fresh host changes nothing there nor on the server,
 - a third client gets a new address and the first two keep theirs,
 - key rotation of one client is live and leaves the other client alone,
-- playbooks/verify.yml passes and prints its table.
+- playbooks/verify.yml passes and prints its table,
+- host_vpn_state: absent takes the third client out: its egress is its own uplink again, nothing of ours
+  is left (same snapshot as the fresh host), a rerun changes nothing, the server dropped only its peer,
+- migrating a host with a hand-made wg-quick config (real keys) under -vvv --diff prints no key byte.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -33,6 +38,8 @@ SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(SCENARIO))
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 THIRD = os.path.join(SCENARIO, "inventory", "third-client.yml")
+REMOVE_THIRD = os.path.join(SCENARIO, "inventory", "remove-third-client.yml")
+FRESH_SNAPSHOT = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"), "host-vpn-client3.fresh.json")
 SERVER_ADDRESSES = {"172.30.5.10", "fd42:7467:5::10"}
 CLIENTS = ["host-vpn-client1", "host-vpn-client2"]
 
@@ -43,11 +50,18 @@ def node(name):
     return testinfra.get_host("ansible://%s?ansible_inventory=%s" % (name, INVENTORY))
 
 
-def playbook(path, *args, extra_inventory=False):
+def playbook(path, *args, extra_inventory=False, remove_third=False):
     argv = ["ansible-playbook", "-i", INVENTORY]
-    if extra_inventory:
+    if extra_inventory or remove_third:
         argv += ["-i", THIRD]
+    if remove_third:
+        argv += ["-i", REMOVE_THIRD]
     argv += [path] + list(args)
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=SCENARIO, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def run(argv):
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=SCENARIO, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -204,6 +218,8 @@ def test_limit_to_one_client_keeps_the_other_peer(host):
 
 def test_check_mode_on_a_fresh_host_changes_nothing(host):
     fresh = node("host-vpn-client3")
+    with open(FRESH_SNAPSHOT, "w", encoding="utf-8") as handle:  # compared after host_vpn_state: absent
+        json.dump(lab.snapshot(fresh), handle)
     state_before = node("host-vpn-server").file("/var/lib/tunnelgate/server.json").sha256sum
     resolv_before = fresh.file("/etc/resolv.conf").content_string
     rc, out = playbook("converge.yml", "--check", "--diff", "--limit", "host-vpn-server,host-vpn-client3",
@@ -272,3 +288,102 @@ def test_verify_playbook_fails_a_host_whose_tunnel_is_down(host):
     rows = recap(out)
     assert rows["host-vpn-client3"]["failed"] == 1 and rows["host-vpn-client1"]["failed"] == 0, out
     assert wait_handshake("host-vpn-client3")
+
+
+# --------------------------------------------------------------------------- lifecycle: leaving the VPN
+
+
+def test_host_vpn_state_absent_gives_the_host_its_uplink_back(host):
+    client = node("host-vpn-client3")
+    before = server_state()["peers"]
+    assert "host-vpn-client3" in before and len(server_peers()) == 3
+    assert lab.probe(client, timeout=3)["tcp/v4"] == "SRC 172.30.5.10"
+    saved_resolv = client.file("/var/lib/tunnelgate/resolv.conf.wg0.orig").content_string
+    rc, out = playbook("converge.yml", "--limit", "host-vpn-server,host-vpn-client3", remove_third=True)
+    assert rc == 0, out
+    assert recap(out)["host-vpn-client3"]["changed"] > 0, out
+    # the host's own egress again: the echo target sees the host's own addresses (IPv4 and IPv6)
+    result = lab.probe(client, timeout=3)
+    for kind in ("tcp/v4", "udp/v4"):
+        assert result[kind] == "SRC 172.30.5.13", (kind, result)
+    for kind in ("tcp/v6", "udp/v6"):
+        assert result[kind] == "SRC fd42:7467:5::13", (kind, result)
+    assert client.file("/etc/resolv.conf").content_string == saved_resolv
+    # nothing of ours is left: the same snapshot as the fresh host (addresses, rules, routes, firewall,
+    # files under /etc/wireguard, /etc/tunnelgate, /etc/systemd/system, /usr/local/sbin, units, resolver)
+    assert client.run("ip link show wg0").rc != 0
+    assert "TUNNELGATE" not in client.check_output("iptables-save; ip6tables-save").upper()
+    assert "tunnelgate" not in client.run("nft list ruleset").stdout
+    assert client.run("systemctl is-enabled wg-quick@wg0").stdout.strip() not in ("enabled",)
+    with open(FRESH_SNAPSHOT, encoding="utf-8") as handle:
+        fresh = json.load(handle)
+    diff = lab.snapshot_diff(fresh, lab.snapshot(client))
+    assert diff == "", diff
+    # the server dropped the peer; the others keep their addresses and keys
+    after = server_state()["peers"]
+    assert "host-vpn-client3" not in after
+    for name in CLIENTS:
+        assert after[name] == before[name]
+    assert server_peers() == {before[name]["public_key"] for name in CLIENTS}
+    for name in CLIENTS:
+        assert wait_handshake(name)
+
+
+def test_host_vpn_state_absent_rerun_changes_nothing(host):
+    rc, out = playbook("converge.yml", "--limit", "host-vpn-server,host-vpn-client3", remove_third=True)
+    assert rc == 0, out
+    rows = recap(out)
+    assert rows["host-vpn-client3"]["changed"] == 0 and rows["host-vpn-server"]["changed"] == 0, out
+
+
+# --------------------------------------------------------------------------- migrating a wg-quick host
+
+
+HANDMADE = """[Interface]
+PrivateKey = {private}
+Address = 10.99.0.2/24
+ListenPort = 51999
+
+[Peer]
+PublicKey = {peer}
+PresharedKey = {psk}
+AllowedIPs = 10.99.0.0/24
+Endpoint = 172.30.5.10:51999
+"""
+
+
+def key_leaks(text, secrets):
+    """Every secret found in ``text``: as written, and base64-encoded (slurp, module args)."""
+    found = []
+    for secret in secrets:
+        if secret in text or base64.b64encode(secret.encode()).decode() in text:
+            found.append(secret[:6] + "...")
+    return found
+
+
+def test_migrating_a_handmade_wg_quick_host_prints_no_key(host):
+    """A wg-quick user's host (wg0.conf with PrivateKey and PresharedKey, tunnel up) joins with -vvv --diff."""
+    client = node("host-vpn-client3")
+    private = client.check_output("wg genkey")
+    psk = client.check_output("wg genpsk")
+    peer = client.check_output("wg genkey | wg pubkey")
+    client.check_output("umask 077 && printf '%%s' %s > /etc/wireguard/wg0.conf"
+                        % shlex.quote(HANDMADE.format(private=private, psk=psk, peer=peer)))
+    client.check_output("wg-quick up wg0")
+    secrets = [private, psk]
+    # positive control: the detector finds the keys in a log that does show them
+    rc, control = run(["ansible", "-i", INVENTORY, "host-vpn-client3", "-vvv", "-m", "ansible.builtin.slurp",
+                       "-a", "src=/etc/wireguard/wg0.conf"])
+    assert rc == 0, control
+    assert len(key_leaks(control, secrets)) == 2, "the detector misses keys: the leak test would prove nothing"
+    rc, out = playbook("converge.yml", "-vvv", "--diff", "--limit", "host-vpn-server,host-vpn-client3",
+                       extra_inventory=True)
+    assert rc == 0, out
+    new_private = client.check_output("cat /etc/wireguard/keys/wg0.key")
+    server_private = node("host-vpn-server").check_output("cat /etc/wireguard/keys/wg0.key")
+    leaks = key_leaks(out, secrets + [new_private, server_private])
+    assert leaks == [], "key material in the -vvv --diff log (%d bytes of output): %s" % (len(out), leaks)
+    # and the host is a VPN host now
+    assert "PrivateKey" not in client.file("/etc/wireguard/wg0.conf").content_string
+    assert wait_handshake("host-vpn-client3")
+    assert lab.probe(client, timeout=3)["tcp/v4"] == "SRC 172.30.5.10"
