@@ -36,6 +36,15 @@ notes:
   - The systemd drop-in C(wg-quick@NAME.service.d/tunnelgate.conf) sets the implementation and replaces the
     stock C(ExecReload) (which runs C(wg syncconf) on a file without PrivateKey and so wipes the live key) with one
     that feeds the key from the key file.
+  - Where IPv6 is disabled for new interfaces (C(net.ipv6.conf.default.disable_ipv6=1), as in Docker containers and on
+    hardened hosts), C(ip) refuses IPv6 addresses and routes on the interface ("IPv6 is disabled on nexthop device"). The
+    module then brings the tunnel up IPv4 only, with a warning and RV(ipv6_disabled=true). IPv6 addresses and IPv6
+    routes through the interface are left out, and the IPv6 routes of the tunnel's own table become C(unreachable)
+    (its policy rules stay), so IPv6 that would use a full tunnel is dropped instead of leaving through the uplink.
+    IPv6 routes of the main table (a split tunnel) are left out; block IPv6 egress with the kill switch.
+  - A rerun repairs an interface whatever state it is in. When the link is down, when C(wg-quick@NAME) is stuck
+    starting or stopping (for example resolving an endpoint name), or when the unit has failed, the interface is
+    taken down and brought up again from the new file (RV(restarted=true), the reason in RV(changes)).
   - With O(implementation=userspace) wg-quick still prefers the kernel module when the kernel has one (wg-quick
     tries C(ip link add type wireguard) first); the setting guarantees the userspace fallback is used and is
     wireguard-go.
@@ -274,6 +283,20 @@ implementation:
   returned: when something changed and state=present
   type: str
   sample: userspace
+ipv6_disabled:
+  description:
+    - Whether IPv6 is disabled for the interface on this host (C(net.ipv6.conf.default.disable_ipv6=1), or
+      C(net.ipv6.conf.NAME.disable_ipv6=1)), as in Docker containers and on hardened hosts.
+    - The interface then runs IPv4 only; see RV(ipv6_skipped) and the notes. A role uses it to block IPv6 egress.
+  returned: when state=present
+  type: bool
+  sample: false
+ipv6_skipped:
+  description: What was left out because IPv6 is disabled (IPv6 addresses, IPv6 routes through the interface).
+  returned: when state=present and IPv6 is disabled and something IPv6 was asked for
+  type: list
+  elements: str
+  sample: ["address fd66:3::2/128", "route ::/0 table 51820 (blocked: unreachable)"]
 restarted:
   description: Whether the interface had to be taken down and up again (it never is for peer, address, MTU, route or rule changes).
   returned: always

@@ -43,6 +43,50 @@ def wait_for_ping(node, address, tries=30):
     return False
 
 
+@pytest.fixture(scope="module")
+def hardened(host):
+    return host.get_host("docker://interface-hardened")
+
+
+def test_hardened_node_really_has_ipv6_disabled_for_new_interfaces_but_not_on_eth0(hardened):
+    assert hardened.check_output("cat /proc/sys/net/ipv6/conf/default/disable_ipv6") == "1"
+    assert hardened.check_output("cat /proc/sys/net/ipv6/conf/wg0/disable_ipv6") == "1"
+    assert any(":" in a for a in lab.global_addresses(hardened))  # the uplink could leak IPv6
+
+
+def test_hardened_tunnel_runs_ipv4_only_and_blocks_ipv6(hardened):
+    assert hardened.check_output("systemctl is-active wg-quick@wg0.service") == "active"
+    assert "inet6" not in hardened.check_output("ip -6 addr show dev wg0")
+    assert "unreachable default" in hardened.check_output("ip -6 route show table 51820")
+    assert "not from all fwmark 0xca6c lookup 51820" in hardened.check_output("ip -6 rule show")
+    assert "default dev wg0" in hardened.check_output("ip -4 route show table 51820")
+
+
+def test_hardened_traffic_ipv4_through_the_server_ipv6_nowhere(hardened, internet):
+    assert wait_for_ping(hardened, "10.66.3.1")
+    sentinel = lab.Sentinel(internet)
+    since = sentinel.now()
+    result = lab.probe(hardened, timeout=2.0)
+    assert result["tcp/v4"] == "SRC %s" % SERVER_UPLINK[0], result
+    assert result["udp/v4"] == "SRC %s" % SERVER_UPLINK[0], result
+    assert not result["tcp/v6"].startswith("SRC"), result
+    assert not result["udp/v6"].startswith("SRC"), result
+    time.sleep(1)
+    seen = sentinel.seen_from(lab.global_addresses(hardened), since=since)
+    assert seen == {"packets": 0, "requests": 0, "dns": 0}
+
+
+def test_hardened_leak_check_positive_control(hardened, internet):
+    """The same sentinel sees the hardened node when it sends from its uplink on purpose (bound to eth0)."""
+    sentinel = lab.Sentinel(internet)
+    since = sentinel.now()
+    result = lab.probe(hardened, bind_device="eth0", timeout=2.0)
+    own = lab.global_addresses(hardened)
+    assert result["tcp/v4"] in ["SRC %s" % a for a in own], result
+    time.sleep(1)
+    assert sentinel.seen_from(own, since=since)["requests"] > 0
+
+
 def test_live_public_key_is_the_key_files(host):
     live = host.check_output("wg show wg0 public-key")
     from_file = host.check_output("wg pubkey < /etc/wireguard/keys/wg0.key")

@@ -44,6 +44,12 @@ class Host:
     def dropin_path(self, name):
         return os.path.join(self.systemd_dir, "wg-quick@%s.service.d" % name, DROPIN_NAME)
 
+    def ipv6_disabled(self, name):
+        """IPv6 is off for ``name``: a new interface inherits ``default``, an existing one has its own."""
+        conf = os.path.join(self.proc_sys, "net", "ipv6", "conf")
+        values = [read_text(os.path.join(conf, dev, "disable_ipv6")) for dev in ("default", name)]
+        return any(value is not None and value.strip() == "1" for value in values)
+
     def sysctl(self, key):
         value = read_text(os.path.join(self.proc_sys, *key.split(".")))
         return None if value is None else value.strip()
@@ -81,11 +87,12 @@ class Applier:
         return "wg-quick@%s.service" % name
 
     def unit_state(self, name):
+        """(is-active output: active|activating|failed|inactive|..., enabled) of wg-quick@NAME."""
         if not self.host.systemd:
             return None, None
         _rc, active, _e = self.runner.run(["systemctl", "is-active", self.unit(name)], check=False)
         _rc, enabled, _e = self.runner.run(["systemctl", "is-enabled", self.unit(name)], check=False)
-        return active.strip() == "active", enabled.strip() == "enabled"
+        return active.strip(), enabled.strip() == "enabled"
 
     def start(self, name, kind, use_unit):
         if use_unit:

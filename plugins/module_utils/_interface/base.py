@@ -94,6 +94,7 @@ class State:
         self.dropin_text = None
         self.rule_priority = DEFAULT_RULE_PRIORITY
         self.unit_active = None
+        self.up = None                   # live: the link is administratively up (None = unknown)
         self.unit_enabled = None
 
     def address_strings(self):
@@ -110,8 +111,8 @@ def _family(net):
 
 def route_argv(route, dev, action="replace"):
     argv = ["ip", "-%d" % route.family, "route", action]
-    if route.kind == "throw":
-        argv += ["throw", route.dst]
+    if route.kind in ("throw", "unreachable"):  # no device: these work even where the interface cannot route
+        argv += [route.kind, route.dst]
     else:
         argv += [route.dst, "dev", dev]
     return argv + ["table", route.table]

@@ -291,6 +291,30 @@ def bypass_rules(bypass, priority):
             for family in (4, 6)]
 
 
+def without_ipv6(desired):
+    """Adapt ``desired`` to a host where the interface cannot have IPv6 (``disable_ipv6=1``).
+
+    IPv6 addresses and IPv6 routes through the device are left out (``ip`` refuses them: "IPv6 is
+    disabled on nexthop device", and wg-quick up fails on the address). The IPv6 routes of the
+    tunnel's own table become ``unreachable`` and its policy rules stay, so IPv6 that should use the
+    tunnel is dropped instead of leaking through the uplink. IPv6 routes of the main table (a split
+    tunnel) are left out. Returns what was left out or blocked, for the warning and the result.
+    """
+    skipped = ["address %s" % a for a in desired.addresses if a.version == 6]
+    desired.addresses = [a for a in desired.addresses if a.version == 4]
+    routes = collections.Counter()
+    for route, count in desired.routes.items():
+        if route.family == 6 and route.kind == "unicast":
+            if route.table == "main":
+                skipped.append("route %s (not sent through the tunnel)" % route.dst)
+                continue
+            skipped.append("route %s table %s (blocked: unreachable)" % (route.dst, route.table))
+            route = route._replace(kind="unreachable")
+        routes[route] += count
+    desired.routes = routes
+    return skipped
+
+
 def default_resolver(host, port):
     try:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)

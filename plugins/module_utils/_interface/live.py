@@ -58,7 +58,7 @@ def read_routes(runner, name, tables):
         for table in sorted(tables):
             for entry in _json(runner, ["ip", "-j", "-%d" % family, "route", "show", "table", table]):
                 kind = entry.get("type", "unicast")
-                if kind == "throw" or (kind == "unicast" and entry.get("dev") == name):
+                if kind in ("throw", "unreachable") or (kind == "unicast" and entry.get("dev") == name):
                     routes[Route(family, table, _normalize_dst(entry.get("dst"), family), kind)] += 1
     return routes
 
@@ -97,6 +97,8 @@ def read_live(runner, name, tables):
     link = links[0]
     live.exists = True
     live.mtu = link.get("mtu")
+    flags = link.get("flags")
+    live.up = flags is None or "UP" in flags
     info_kind = (link.get("linkinfo") or {}).get("info_kind")
     live.kind = "kernel" if info_kind == "wireguard" else "userspace" if info_kind == "tun" else info_kind
     if not runner.bin_path("wg", required=False):

@@ -20,6 +20,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.de
     build_desired,
     default_resolver,
     read_private_public_key,
+    without_ipv6,
 )
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.live import hide_secrets, read_live, snapshot_as_desired
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.plan import Plan, _peer_entry, make_plan
@@ -30,6 +31,23 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.re
     render_dropin,
 )
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import redact_config, short_key
+
+
+UNIT_RUNNING = ("active", "activating", "deactivating", "reloading")
+
+
+def repair_reasons(name, live, unit_status, use_unit, unit):
+    """Why an existing interface must be brought up again from scratch: a rerun repairs a host whatever
+    state it is in (live changes on a down link fail: "Device for nexthop is not up")."""
+    reasons = []
+    if unit_status in ("activating", "deactivating"):
+        reasons.append("%s is stuck %s (e.g. resolving an endpoint name)" % (
+            unit, "starting" if unit_status == "activating" else "stopping"))
+    elif use_unit and unit_status == "failed":
+        reasons.append("%s has failed" % unit)
+    if live.up is False:
+        reasons.append("%s is down" % name)
+    return reasons
 
 
 def _result_base(name, plan, config_path):
@@ -74,6 +92,8 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
     hide_secrets(runner, *(peer.psk_value for peer in desired.peers.values()))
     dns = InterfaceDns(name, desired.dns, params.get("dns_method"), runner, previous_config=file_before)
     desired.dns_hooks = dns.hooks()
+    ipv6_disabled = host.ipv6_disabled(name)
+    ipv6_skipped = without_ipv6(desired) if ipv6_disabled else []
     tables = owned | ({desired.tunnel_table} if desired.tunnel_table else set())
     file_after = render_desired(desired)
     dropin_after = render_dropin(desired, desired.kind) if host.systemd else None
@@ -83,14 +103,24 @@ def run_interface(params, runner, host=None, check_mode=False, module=None, reso
     plan = make_plan(desired, live, file_before, file_after, tables, dropin_before, dropin_after, sysctl_values,
                      owned_rules=owned_rules)
     use_unit = host.systemd and params.get("enabled", True)
-    active, enabled = applier.unit_state(name) if host.systemd else (None, None)
+    status, enabled = applier.unit_state(name) if host.systemd else (None, None)
+    active = status in UNIT_RUNNING
     if host.systemd and bool(enabled) != bool(params.get("enabled", True)):
         plan.unit_enable = bool(params.get("enabled", True))
+    if live.exists:
+        plan.restart_reasons += repair_reasons(name, live, status, use_unit, applier.unit(name))
 
     result = _result_base(name, plan, config_path)
     dns_plan = dns.plan()
     result["changed"] = result["changed"] or dns_plan.changed
     result["changes"] += dns_plan.changes
+    result["ipv6_disabled"] = ipv6_disabled
+    if ipv6_skipped:
+        result["ipv6_skipped"] = ipv6_skipped
+        result.setdefault("warnings", []).append(
+            "IPv6 is disabled for %s on this host (net.ipv6.conf.default/%s.disable_ipv6=1), so it runs IPv4 only: "
+            "left out %s. Block IPv6 egress (kill switch) if IPv6 must not leave outside the tunnel"
+            % (name, name, "; ".join(ipv6_skipped)))
     if diff:
         result["diff"] = _diff(config_path, file_before, file_after, plan) + [diff_entry(dns_plan)]
     if params.get("enabled", True) and not host.systemd:
@@ -156,7 +186,8 @@ def _run_absent(params, runner, host, applier, check_mode, file_before, dropin_b
     plan.removing = True
     plan.file_change = file_before is not None
     plan.dropin_change = dropin_before is not None
-    active, enabled = applier.unit_state(name) if host.systemd else (None, None)
+    status, enabled = applier.unit_state(name) if host.systemd else (None, None)
+    active = status in UNIT_RUNNING
     if enabled:
         plan.unit_enable = False
     plan.peers_removed = [_peer_entry(p) for p in live.peers.values()]

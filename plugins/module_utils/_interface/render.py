@@ -58,7 +58,7 @@ def render_desired(desired, header=MANAGED_HEADER):
     for rule in _sorted_rules(desired.rules.elements()):
         iface.append(("PostDown", " ".join(rule_argv(rule, "del")) + " || true"))
     for route in _sorted_routes(desired.routes.elements()):
-        if route.kind == "throw":
+        if route.kind in ("throw", "unreachable"):
             iface.append(("PostDown", " ".join(route_argv(route, "%i", "del")) + " || true"))
     peers = []
     for peer in desired.peers.values():

@@ -10,9 +10,11 @@ import collections
 import ipaddress
 import json
 import os
+import shlex
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import CommandError
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._interface.module import run_interface
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._wgconf import parse_config
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._x25519 import clamp_scalar, public_key
 
 
@@ -70,6 +72,7 @@ class FakeRunner:
         self.tables = collections.defaultdict(list)  # (family, table) -> route dicts
         self.fail = {}    # argv prefix tuple -> (rc, out, err)
         self.after_wg_set_public_key = None
+        self.unit_status = "inactive"  # what systemctl is-active says
 
     def bin_path(self, name, required=True):
         return "/usr/bin/%s" % name if name in self.binaries else None
@@ -94,7 +97,8 @@ class FakeRunner:
         if argv[:2] == ["ip", "-d"] and argv[2:5] == ["-j", "link", "show"]:
             if not live:
                 return 1, ""
-            return 0, json.dumps([{"ifname": "wg0", "mtu": live["mtu"],
+            flags = ["POINTOPOINT", "NOARP"] + (["UP", "LOWER_UP"] if live.get("up", True) else [])
+            return 0, json.dumps([{"ifname": "wg0", "mtu": live["mtu"], "flags": flags,
                                    "linkinfo": {"info_kind": live.get("kind", "tun")}}])
         if argv[:2] == ["wg", "show"] and argv[3] == "dump" and argv[2] != "all":
             if not live or argv[2] != "wg0":
@@ -129,7 +133,7 @@ class FakeRunner:
             base = [{"priority": 0, "src": "all", "table": "local"}]
             return 0, json.dumps(base + self.rules[family] + [{"priority": 32766, "src": "all", "table": "main"}])
         if argv[:2] == ["systemctl", "is-active"]:
-            return 3, "inactive\n"
+            return (0 if self.unit_status == "active" else 3), self.unit_status + "\n"
         if argv[:2] == ["systemctl", "is-enabled"]:
             return 0, "enabled\n"
         return self.mutate(argv)
@@ -152,7 +156,12 @@ class FakeRunner:
         if argv[0] == "ip" and argv[2] == "route":
             family, action, rest = int(argv[1][1]), argv[3], argv[4:]
             table = rest[rest.index("table") + 1]
-            entry = {"type": "throw", "dst": rest[1]} if rest[0] == "throw" else {"dst": rest[0], "dev": rest[2]}
+            if rest[0] in ("throw", "unreachable"):
+                entry = {"type": rest[0], "dst": rest[1]}
+            else:
+                entry = {"dst": rest[0], "dev": rest[2]}
+                if action == "replace" and live and not live.get("up", True):
+                    return 2, "Error: Device for nexthop is not up."
             routes = self.tables[(family, table)]
             if action == "replace" and entry not in routes:
                 routes.append(entry)
@@ -248,9 +257,32 @@ class FakeRunner:
             i += 2
 
 
+def wg_quick_up(runner, path, **overrides):
+    """What ``wg-quick up`` does with one of our files: the interface from [Interface]/[Peer], then the
+    PostUp hooks that are ``ip``/``wg`` commands (the sysctl hook is left out: no /proc here)."""
+    conf = parse_config(open(path).read())
+    address = conf.interface_value("Address")
+    port = conf.interface_value("ListenPort")
+    runner.live = live_interface(
+        private=None, public=None, port=int(port) if port else None, fwmark=int(conf.interface_value("FwMark") or 0),
+        addresses=[a.strip() for a in address.split(",")] if address else [],
+        peers=collections.OrderedDict(
+            (dict(p["items"])["PublicKey"], {
+                "allowed": [str(ipaddress.ip_network(a.strip())) for a in dict(p["items"]).get("AllowedIPs", "").split(",")
+                            if a.strip()],
+                "endpoint": dict(p["items"]).get("Endpoint"),
+                "keepalive": int(dict(p["items"])["PersistentKeepalive"]) if "PersistentKeepalive" in dict(p["items"]) else None,
+            }) for p in conf.peers),
+        **overrides)
+    for hook in conf.interface_values("PostUp"):
+        argv = shlex.split(hook.replace("%i", "wg0"))
+        if argv[0] in ("ip", "wg"):
+            runner.run(argv)
+
+
 def live_interface(**overrides):
     live = {
-        "private": PRIVATE_B64, "public": PUBLIC_B64, "port": 51820, "fwmark": 0, "mtu": 1420, "kind": "tun",
+        "private": PRIVATE_B64, "public": PUBLIC_B64, "port": 51820, "fwmark": 0, "mtu": 1420, "kind": "tun", "up": True,
         "addresses": ["10.66.3.1/24", "fd66:3::1/64"],
         "peers": collections.OrderedDict([
             (PEER_A, {"allowed": ["10.66.3.2/32", "fd66:3::2/128"], "endpoint": "172.30.3.11:40000"}),
