@@ -103,9 +103,11 @@ stage_molecule() {
     local scenarios=("$@") jobs=${TG_MOLECULE_JOBS:-2} i
     if [ ${#scenarios[@]} -eq 0 ]; then
         # longest first, so the slowest scenarios do not end up waiting in the queue
-        scenarios=(killswitch host_vpn interface keypair)
+        scenarios=(killswitch host_vpn provider server dns interface remote_controller keypair bad_input)
+        local known=(-e resources) name
+        for name in "${scenarios[@]}"; do known+=(-e "$name"); done
         mapfile -t -O ${#scenarios[@]} scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' \
-            | xargs -n1 basename | grep -v -x -e resources -e killswitch -e host_vpn -e interface -e keypair | sort)
+            | xargs -n1 basename | grep -v -x "${known[@]}" | sort)
         for i in "${!scenarios[@]}"; do [ -f "molecule/${scenarios[$i]}/molecule.yml" ] || unset "scenarios[$i]"; done
     fi
     mkdir -p "$TG_CACHE/molecule-logs"

@@ -80,14 +80,23 @@ def figure(**values):
     print("FIGURE", json.dumps(values))
 
 
-def handshake_after(name, since, timeout=90):
-    """Seconds from ``since`` until a handshake newer than ``since`` (None if none within ``timeout``)."""
+def handshake_after(name, since, timeout=90, traffic=False):
+    """Seconds from ``since`` until a handshake newer than ``since`` (None if none within ``timeout``).
+
+    ``traffic``: send a ping through the tunnel now and then. A live session is kept across an
+    endpoint change, and WireGuard only rekeys (a new handshake, to the NEW endpoint) when it sends
+    data after REKEY_AFTER_TIME (120 s); without traffic that may never happen.
+    """
     end = time.time() + timeout
+    last_ping = 0.0
     while time.time() < end:
         dump = node(name).run("wg show wg0 latest-handshakes")
         fields = dump.stdout.split()
         if dump.rc == 0 and len(fields) >= 2 and int(fields[-1]) >= int(since):
             return time.time() - since
+        if traffic and time.time() - last_ping > 5:
+            node(name).run("ping -c1 -W1 198.51.100.10")
+            last_ping = time.time()
         time.sleep(0.5)
     return None
 
@@ -250,7 +259,8 @@ def test_a_moved_endpoint_is_picked_up_by_the_next_run(host):
         assert moved in ("172.30.12.11:51820", "[fd42:7467:12::11]:51820"), moved
         rules = killswitch_rules("provider-client1")
         assert moved.rsplit(":", 1)[0].strip("[]") + "/" in rules, rules
-        assert handshake_after("provider-client1", since) is not None
+        # a new handshake with the moved endpoint: within one rekey interval (120 s) of traffic
+        assert handshake_after("provider-client1", since, timeout=200, traffic=True) is not None
         # the provider's NAT may now leave from its new address too
         assert_via_provider("provider-client1", PROVIDER | {"172.30.12.11", "fd42:7467:12::11"})
         report = sentinel.report(since)
