@@ -29,7 +29,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_routing i
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_watch import WatchPlan, firewall_checks
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_watch import render_script as render_watch_script
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_watch import render_unit as render_watch_unit
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.engine import RulesEngine
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.engine import RulesEngine, decide_then_act
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.persist import UNIT_DIR
 
 
@@ -48,6 +48,8 @@ class Killswitch:
         self.engine = None
         self.watch = None
         self.watch_script = None
+        self.watch_text = None
+        self.watch_script_before = None
 
     def _detect_dhcp(self):
         if self.spec.mode == "host" and self.spec.state == "present" and self.spec.allow_dhcp == "auto":
@@ -77,6 +79,7 @@ class Killswitch:
                                   self.rules_dir, persist=self.spec.persist, module=self.module, unit_dir=self.unit_dir)
         self.engine.plan()
         self.watch_script = os.path.join(self.rules_dir, "%s.watch" % self.spec.mode)
+        self.watch_script_before = self._read_watch_script()
         unit = self.engine.ruleset.unit
         watch_unit = None
         self.watch_text = None
@@ -88,7 +91,7 @@ class Killswitch:
         self.watch = WatchPlan(self.runner, self.spec.mode, watch_unit, self.unit_dir)
         return self
 
-    def _script_before(self):
+    def _read_watch_script(self):
         try:
             with open(self.watch_script, encoding="utf-8") as handle:
                 return handle.read()
@@ -98,7 +101,7 @@ class Killswitch:
     @property
     def changed(self):
         return (self.engine.changed or (self.lock is not None and self.lock.changed) or self.watch.changed
-                or self._script_before() != self.watch_text)
+                or self.watch_script_before != self.watch_text)
 
     def diff(self):
         diff = self.engine.diff()
@@ -119,12 +122,11 @@ class Killswitch:
             self.engine.apply()
         if self.lock is not None and not self.lock_wanted and self.lock.changed:
             self.lock.apply()
-        script_before = self._script_before()
-        if self.watch_text is not None and script_before != self.watch_text:
+        if self.watch_text is not None and self.watch_script_before != self.watch_text:
             if not os.path.isdir(self.rules_dir):
                 os.makedirs(self.rules_dir, 0o700)
             write_file_atomic(self.watch_script, self.watch_text, 0o600, self.module)
-        elif self.watch_text is None and script_before is not None:
+        elif self.watch_text is None and self.watch_script_before is not None:
             os.unlink(self.watch_script)
         self.watch.finish(lambda path, text: write_file_atomic(path, text, 0o644, self.module), rules_changed=True)
 
@@ -139,16 +141,12 @@ class Killswitch:
             result["dhcp_interfaces"] = {"*": ["allow_dhcp: true"]} if self.spec.dhcp_interfaces is None else {}
         return result
 
+    @property
+    def warnings(self):
+        return self.engine.warnings
+
     def run(self, module):
-        self.plan()
-        for warning in self.engine.warnings:
-            module.warn(warning)
-        result = self.result()
-        if module._diff:
-            result["diff"] = self.diff()
-        if self.changed and not module.check_mode:
-            self.apply()
-        return result
+        return decide_then_act(self, module)
 
 
 def run_module(module, runner, rules_dir=RULES_DIR, unit_dir=UNIT_DIR, root="/"):

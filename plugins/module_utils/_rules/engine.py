@@ -94,13 +94,21 @@ class RulesEngine:
         }
 
     def run(self, module):
-        """Plan, report (result, diff), and apply unless in check mode."""
-        self.plan()
-        for warning in self.warnings:
-            module.warn(warning)
-        result = self.result()
-        if module._diff:
-            result["diff"] = self.diff()
-        if self.changed and not module.check_mode:
-            self.apply()
-        return result
+        return decide_then_act(self, module)
+
+
+def decide_then_act(planner, module):
+    """Plan, report (result, diff), and apply unless in check mode.
+
+    ``planner`` has ``plan()``, ``warnings``, ``result()``, ``diff()``, ``changed`` and ``apply()``:
+    the rules engine itself and the kill switch that wraps it (rules + routing lock + watcher).
+    """
+    planner.plan()
+    for warning in planner.warnings:
+        module.warn(warning)
+    result = planner.result()
+    if module._diff:
+        result["diff"] = planner.diff()
+    if planner.changed and not module.check_mode:
+        planner.apply()
+    return result

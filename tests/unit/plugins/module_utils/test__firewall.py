@@ -17,6 +17,7 @@ from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common impor
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules import iptables as ipt
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules import nftables as nft
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._rules.model import for_family
+from fake_module import FakeModule  # noqa: E402  (tests/unit is on sys.path)
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "rules")
 SERVER = dict(
@@ -380,18 +381,6 @@ class FakeHost:
     def mutations(self):
         return [argv for argv, _data in self.calls
                 if argv[0].endswith("-restore") or "-f" in argv or (argv[0].endswith("systemctl") and argv[1] != "is-enabled")]
-
-
-class FakeModule:
-    def __init__(self, params, check_mode=False, diff=True):
-        self.params, self.check_mode, self._diff = params, check_mode, diff
-        self.warnings = []
-
-    def warn(self, msg):
-        self.warnings.append(msg)
-
-    def atomic_move(self, src, dst, unsafe_writes=False):
-        os.replace(src, dst)
 
 
 @pytest.fixture

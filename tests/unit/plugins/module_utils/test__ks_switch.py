@@ -16,6 +16,7 @@ import os
 import pytest
 
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils import _ks_switch as mgr
+from fake_module import FakeModule  # noqa: E402  (tests/unit is on sys.path)
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "killswitch")
 HOST = dict(
@@ -90,20 +91,6 @@ class FakeHost:
 
     def mutations(self):
         return [argv for argv, _data in self.calls if any(m in argv or os.path.basename(argv[0]) == m for m in MUTATING)]
-
-
-class FakeModule:
-    def __init__(self, params, check_mode=False, diff=True):
-        self.params = params
-        self.check_mode = check_mode
-        self._diff = diff
-        self.warnings = []
-
-    def warn(self, msg):
-        self.warnings.append(msg)
-
-    def atomic_move(self, src, dst, unsafe_writes=False):
-        os.replace(src, dst)
 
 
 @pytest.fixture
