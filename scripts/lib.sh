@@ -10,7 +10,8 @@ export TG_ROOT TG_VENV TG_CACHE
 tg_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 tg_apt_packages() {
-    local wanted=(docker.io debootstrap wireguard-tools wireguard-go iptables nftables tcpdump python3-venv git shellcheck)
+    # prometheus: only for promtool, which checks the example alert rules and the metrics format
+    local wanted=(docker.io debootstrap wireguard-tools wireguard-go iptables nftables tcpdump python3-venv git shellcheck prometheus)
     local missing=()
     for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -27,7 +28,8 @@ tg_venv() {
     want=$(sha256sum "$TG_ROOT/requirements-dev.txt" | cut -d' ' -f1)
     if [ ! -x "$TG_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         tg_log "python venv (.venv) from requirements-dev.txt"
-        python3 -m venv "$TG_VENV"
+        # only when missing: .venv may be a symlink to a shared venv (worktrees), which venv cannot recreate
+        [ -x "$TG_VENV/bin/python" ] || python3 -m venv "$TG_VENV"
         "$TG_VENV/bin/pip" install -q --disable-pip-version-check -r "$TG_ROOT/requirements-dev.txt"
         echo "$want" >"$stamp"
     fi
