@@ -139,7 +139,7 @@ class KillswitchSpec:
         self.allow_dhcp = _tristate("allow_dhcp", params.get("allow_dhcp", "auto"))
         # Interfaces DHCP is allowed out of: None = any interface; filled in by detection for auto.
         self.dhcp_interfaces = None if self.allow_dhcp is True else []
-        self.routing_lock = params.get("routing_lock")
+        self.routing_lock = params.get("routing_lock")  # default (None): true with state=present
         self.watch = bool(params.get("watch", True))
         self.bypass_fwmark = _bypass(params.get("bypass_fwmark"))
         self.allow_inbound_replies = bool(params.get("allow_inbound_replies", True))
@@ -191,12 +191,16 @@ class KillswitchSpec:
                 raise TunnelgateError("allow_lan", "only applies to mode=host (forward mode uses exclude)")
             if self.allow_dhcp is True:
                 raise TunnelgateError("allow_dhcp", "only applies to mode=host")
-            if self.routing_lock:
-                raise TunnelgateError("routing_lock", "only applies to mode=host")
-            if self.bypass_fwmark:
-                raise TunnelgateError("bypass_fwmark", "only applies to mode=host (the routing lock)")
             if not self.sources:
                 raise TunnelgateError("sources", "name the subnets and/or input interfaces to confine (mode=forward)")
+            if self.routing_lock is None:
+                self.routing_lock = True
+            patterns = [value for kind, value in self.sources if kind == "iface" and value.endswith("+")]
+            if self.routing_lock and patterns:
+                self.warnings.append(
+                    "sources: %s is an interface pattern, which no policy rule can match: the routing lock leaves it "
+                    "out and only the firewall confines it; add the subnets behind it to sources" % ", ".join(patterns)
+                )
             nets = [s for kind, s in self.sources if kind == "net"]
             has_iface = any(kind == "iface" for kind, _value in self.sources)
             if not has_iface and not any(n.version == 6 for n in nets):

@@ -6,9 +6,10 @@
 Private to the collection (leading underscore): not a public API.
 
 * the firewall rules: ``_killswitch.KillswitchRules`` on the rules engine (``_rules``);
-* host mode's routing lock (``_ks_routing``): policy rules that no firewall flush touches, also
-  holding what the host forwards; its lines come FIRST in the boot unit, so a boot whose rules file
-  cannot be loaded still comes up closed;
+* the routing lock of the mode (``_ks_routing``): policy rules that no firewall flush touches (host
+  mode: everything the host sends or forwards, at 32764/32765; forward mode: what comes from its
+  sources, at 32762/32763); its lines come FIRST in the boot unit, so a boot whose rules file cannot
+  be loaded still comes up closed;
 * the watcher (``_ks_watch``): reloads the rules within a second after another tool removed them;
 * ``allow_dhcp: auto`` (``_ks_dhcp``): DHCP client requests out of the DHCP-managed interfaces.
 
@@ -25,7 +26,7 @@ import os
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._common import write_file_atomic
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._killswitch import RULES_DIR, KillswitchRules, KillswitchSpec
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_dhcp import detect as detect_dhcp
-from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_routing import RoutingLock, lock_rules
+from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_routing import LOCKS, RoutingLock, forward_lock_rules, lock_rules
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_watch import WatchPlan, firewall_checks
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_watch import render_script as render_watch_script
 from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_watch import render_unit as render_watch_unit
@@ -57,14 +58,15 @@ class Killswitch:
             self.spec.dhcp_interfaces = sorted(self.dhcp_found)
 
     def _plan_lock(self):
-        """Host mode owns the routing lock; forward mode never touches it."""
-        if self.spec.mode != "host":
-            return None
+        """Each mode owns its own routing lock (its own priorities); neither touches the other's."""
         wanted = None
         if self.spec.state == "present" and self.spec.routing_lock:
-            dhcp = self.spec.dhcp_interfaces is None or bool(self.spec.dhcp_interfaces)
-            wanted = lock_rules(self.spec, dhcp=dhcp)
-        return RoutingLock(self.runner).plan(wanted)
+            if self.spec.mode == "host":
+                dhcp = self.spec.dhcp_interfaces is None or bool(self.spec.dhcp_interfaces)
+                wanted = lock_rules(self.spec, dhcp=dhcp)
+            else:
+                wanted = forward_lock_rules(self.spec)
+        return RoutingLock(self.runner, LOCKS[self.spec.mode]).plan(wanted)
 
     @property
     def lock_wanted(self):
@@ -106,7 +108,8 @@ class Killswitch:
     def diff(self):
         diff = self.engine.diff()
         if self.lock is not None:
-            header = "# routing lock (policy rules at priorities 32764/32765: no firewall flush touches them)\n"
+            header = "# routing lock (policy rules at priorities %d/%d: no firewall flush touches them)\n" % (
+                self.lock.kind.exception_priority, self.lock.kind.lock_priority)
             diff["before"] += header + "".join(line + "\n" for line in self.lock.diff_lines("before"))
             diff["after"] += header + "".join(line + "\n" for line in self.lock.diff_lines("after"))
         running = self.watch.before is not None and self.watch.active_before

@@ -21,7 +21,8 @@ description:
     the uplink, and holds when another tool flushes the firewall.
   - O(mode=forward) confines forwarded traffic from O(sources) (a Docker bridge, a pod CIDR); it may
     leave only through the tunnel interfaces, except to O(exclude) destinations. With iptables the
-    jump goes into C(DOCKER-USER) when Docker is present, otherwise into C(FORWARD).
+    jump goes into C(DOCKER-USER) when Docker is present, otherwise into C(FORWARD). Its
+    O(routing_lock) keeps the sources off the main table's default route whatever the firewall says.
   - DNS enforcement in both modes. For the traffic the mode covers, port 53 and 853 (UDP and TCP)
     may only go to O(dns_servers), and only through the tunnel.
   - Every change is applied atomically (C(iptables-restore --noflush), C(ip6tables-restore
@@ -159,29 +160,43 @@ options:
     default: auto
   routing_lock:
     description:
-      - O(mode=host) only (default V(true) there). Policy routing rules at priorities 32764 and 32765
-        (just before the main table's 32766) that keep traffic off the uplink when the tunnel's route
-        is gone. The main table is consulted without its default routes; the tunnel's own UDP
-        (O(fwmark), O(endpoints)), O(allow_lan) and DHCP (when allowed) may use the main table;
-        everything else is C(prohibit)ed.
-      - No firewall tool touches policy rules, so the lock holds when another tool flushes or
-        reloads the firewall (C(iptables -F), C(nft flush ruleset), C(systemctl restart nftables),
-        firewalld or ufw reloads), when the boot unit cannot load the rules, and for traffic the host
-        FORWARDS (containers, VMs), which the host-mode firewall chain does not see.
-      - The tunnel's own policy rules must come before 32764 (the interface module uses 10000 and
-        10001; C(ip rule add) without a priority, as wg-quick does, places a new rule before the
-        existing ones). Replies to connections from off-link clients are routed like everything
-        else, so while the tunnel is down they are prohibited too unless a rule before 32764 sends
-        them to the main table.
-      - V(false) removes the lock (the firewall rules alone then stand between the host and a leak).
+      - Policy routing rules that keep covered traffic off the uplink when the tunnel's route is gone.
+        Default V(true) with O(state=present), in both modes. No firewall tool touches policy rules,
+        so the lock holds when another tool flushes or reloads the firewall (C(iptables -F),
+        C(nft flush ruleset), C(systemctl restart nftables), firewalld or ufw reloads) and when the boot
+        unit cannot load the rules (the lock is set up by the unit itself, first).
+      - O(mode=host), priorities 32764 and 32765 (just before the main table's 32766). The main table
+        is consulted without its default routes; the tunnel's own UDP (O(fwmark), O(endpoints)),
+        O(allow_lan), O(bypass_fwmark) and DHCP (when allowed) may use the main table; everything else
+        is C(prohibit)ed. This covers traffic the host FORWARDS too (containers, VMs), which the
+        host-mode firewall chain does not see.
+      - O(mode=forward), priorities 32762 and 32763, per source and family (an interface source in
+        both families, a subnet in its own). Traffic C(from SUBNET) or C(iif BRIDGE) to an O(exclude)
+        network, or with O(bypass_fwmark), looks up the main table; everything else from the source is
+        C(prohibit)ed. Packets the host itself sends from an address in a subnet source (C(iif lo))
+        are left to the main table (host mode's business). An C(iif) rule needs no interface, so it
+        holds while the bridge is recreated. Interface patterns (V(cali+)) cannot be matched by a
+        policy rule; they are left out with a warning (add the subnets behind them to O(sources)).
+      - The tunnel's own policy rules must come before the lock; the interface module uses 10000 to 10002 by
+        default (at most 32002); C(ip rule add) without a priority, as wg-quick does, places a new rule
+        before the existing ones. The two modes' locks never touch each other's rules, nor rules of
+        other shapes at their priorities.
+      - Replies to connections from off-link clients are routed like everything else, so while the
+        tunnel is down they are prohibited too unless O(bypass_fwmark) (or a rule before the lock)
+        sends them to the main table.
+      - V(false) removes the lock of O(mode) (the firewall rules alone then stand between the host
+        and a leak).
     type: bool
   bypass_fwmark:
     description:
-      - O(mode=host) with O(routing_lock) only. Packets carrying this mark (under the mask) may use the
-        main table at the routing lock, like the interface module's C(routing.bypass_fwmark) rule. Give
-        it the inbound connection mark restored on replies (C(host_vpn_inbound_mark)), so that replies
-        to an administrator on another network leave by the uplink even while the tunnel (and with it
-        the interface's own bypass rule) is down.
+      - With O(routing_lock). Packets carrying this mark (under the mask) may use the main table at
+        the routing lock, like the interface module's C(routing.bypass_fwmark) rule.
+      - O(mode=host) - give it the inbound connection mark restored on replies
+        (C(host_vpn_inbound_mark)), so that replies to an administrator on another network leave by
+        the uplink even while the tunnel (and with it the interface's own bypass rule) is down.
+      - O(mode=forward) - the mark that replies of connections that came IN to the sources carry
+        (published Docker ports reached from the LAN, whose replies are forwarded from the source
+        subnet), restored before routing (mangle C(PREROUTING)), so they leave the way they came.
     type: dict
     suboptions:
       mark:
@@ -232,13 +247,14 @@ EXAMPLES = r"""
     dns_servers: [10.66.0.1]
     ipv6: tunnel
 
-- name: Containers on a Docker network leave only through wg0
+- name: Containers on a Docker network leave only through wg0; replies to published ports keep the uplink
   tunnelgate.wireguard.killswitch:
     mode: forward
     interfaces: [wg0]
     sources: [br-vpn, 172.20.0.0/16]
     exclude: [172.20.0.0/16]
     dns_servers: [10.66.0.1]
+    bypass_fwmark: {mark: 0x2000, mask: 0x2000}
 
 - name: Pod egress through the tunnel, cluster CIDRs stay local, nftables backend
   tunnelgate.wireguard.killswitch:
@@ -300,7 +316,7 @@ watcher:
   type: str
   sample: tunnelgate-killswitch-host-watch.service
 routing_lock:
-  description: The routing lock's policy rules per family (O(mode=host) with O(routing_lock)), else empty.
+  description: The routing lock's policy rules of O(mode) per family (with O(routing_lock)), else empty.
   returned: always
   type: dict
   sample: {ipv4: ["priority 32764 lookup main suppress_prefixlength 0", "priority 32765 prohibit"]}

@@ -11,6 +11,8 @@ lab internet; each has a positive control that must leak, or the sentinel proves
   window; the watcher restores the firewall (window measured) for what routing cannot hold
   (sockets bound to the uplink device, DNS enforcement);
 * host mode covers what the host FORWARDS (a VM namespace that no forward-mode switch names);
+* forward mode's own routing lock (32762/32763) holds its sources (the pod) by itself: host-mode lock
+  off, firewall flushed, tunnel deleted -> the host and the VM leak, the pod does not;
 * switching ``backend`` never leaves a moment without a switch (a 1 kHz UDP blaster runs through
   the switch in both directions, with the routing lock off so only the firewall protects);
 * the boot unit cannot load its rules (corrupt or missing file): the host still comes up closed;
@@ -325,8 +327,10 @@ def test_rerun_after_the_watcher_restored_changes_nothing():
 
 
 def test_positive_control_without_routing_lock(internet):
-    """routing_lock: false -> with the tunnel down the VM leaks (host-mode firewall sees only OUTPUT);
-    after a flush the host leaks too. Proves both tests above can fail."""
+    """Host mode's routing_lock: false -> with the tunnel down the VM leaks (host-mode firewall sees only
+    OUTPUT); after a flush the host leaks too, while the pod, a forward-mode source, is still held by the
+    forward-mode routing lock ALONE (32762/32763: no firewall, no host-mode lock). With the forward lock
+    off as well, the pod leaks. Proves both tests above can fail, and that the forward lock holds by itself."""
     converge(host_only=True, ks_routing_lock=False)
     try:
         for name in CLIENTS:
@@ -337,16 +341,32 @@ def test_positive_control_without_routing_lock(internet):
         for name in CLIENTS:
             node(name).check_output("systemctl stop %s && nft flush ruleset" % WATCHERS)
         since = internet.now()
+        fire("control_no_host_lock_flushed_forward_lock_alone")
+        leaked_flushed = leaks_since(internet, since, "control_no_host_lock_flushed_forward_lock_alone")
+        forward_locks = {name: node(name).check_output("ip rule show priority 32763; ip -6 rule show priority 32763")
+                         for name in CLIENTS}
+        converge(ks_routing_lock=False, ks_forward_routing_lock=False)
+        no_forward_lock = {name: node(name).check_output("ip rule show priority 32763; ip -6 rule show priority 32763")
+                           for name in CLIENTS}
+        for name in CLIENTS:
+            node(name).check_output("systemctl stop %s && nft flush ruleset" % WATCHERS)
+        since = internet.now()
         fire("control_no_lock_flushed")
-        leaked_flushed = leaks_since(internet, since, "control_no_lock_flushed")
+        leaked_no_lock = leaks_since(internet, since, "control_no_lock_flushed")
     finally:
-        converge()  # both modes: the flush removed the forward-mode switch too
+        converge()  # both modes, both locks: the flush removed the forward-mode switch too
     for name, cfg in CLIENTS.items():
         vm_v4 = "10.201.%d.2" % cfg["index"]
+        pod = {"10.200.%d.2" % cfg["index"], "fd42:7467:4:20%d::2" % cfg["index"]}
+        uplink_v4 = {a for a in uplinks(name) if "." in a}
+        assert "prohibit" in forward_locks[name] and "prohibit" not in no_forward_lock[name], (forward_locks, no_forward_lock)
         assert leaked_down.get(vm_v4, {}).get("packets", 0) > 0, (name, leaked_down)
         assert not set(leaked_down) & uplinks(name), ("the firewall alone holds the host's own traffic", leaked_down)
-        for src in {vm_v4, "10.200.%d.2" % cfg["index"]} | {a for a in uplinks(name) if "." in a}:
+        for src in {vm_v4} | uplink_v4:
             assert leaked_flushed.get(src, {}).get("packets", 0) > 0, (name, src, leaked_flushed)
+        assert not set(leaked_flushed) & pod, ("the forward-mode lock alone holds the pod", name, leaked_flushed)
+        for src in {vm_v4, "10.200.%d.2" % cfg["index"]} | uplink_v4:
+            assert leaked_no_lock.get(src, {}).get("packets", 0) > 0, (name, src, leaked_no_lock)
 
 
 def test_vm_forwarded_traffic_goes_through_the_tunnel_when_up(internet):

@@ -62,8 +62,7 @@ BAD_INPUT = [
     ("forward-with-lan", FORWARD, dict(allow_lan=["10.0.0.0/8"]), "allow_lan"),
     ("forward-with-dhcp", FORWARD, dict(allow_dhcp=True), "allow_dhcp"),
     ("dhcp-garbage", HOST, dict(allow_dhcp="sometimes"), "allow_dhcp"),
-    ("forward-with-routing-lock", FORWARD, dict(routing_lock=True), "routing_lock"),
-    ("forward-with-bypass", FORWARD, dict(bypass_fwmark={"mark": 4096}), "bypass_fwmark"),
+    ("forward-bypass-outside-mask", FORWARD, dict(bypass_fwmark={"mark": "0x3000", "mask": "0x1000"}), "bypass_fwmark"),
     ("bypass-outside-mask", HOST, dict(bypass_fwmark={"mark": "0x3000", "mask": "0x1000"}), "bypass_fwmark"),
     ("bypass-garbage", HOST, dict(bypass_fwmark={"mark": "x"}), "bypass_fwmark.mark"),
     ("bypass-zero", HOST, dict(bypass_fwmark={"mark": 0}), "bypass_fwmark.mark"),
@@ -179,10 +178,12 @@ def test_allow_dhcp_forms(value, expected):
     assert s.dhcp_interfaces == (None if expected is True else [])
 
 
-def test_routing_lock_defaults_on_in_host_mode_only():
+def test_routing_lock_defaults_on_in_both_modes():
     assert spec(HOST).routing_lock is True
     assert spec(HOST, routing_lock=False).routing_lock is False
-    assert not spec(FORWARD).routing_lock
+    assert spec(FORWARD).routing_lock is True
+    assert spec(FORWARD, routing_lock=False).routing_lock is False
+    assert spec(FORWARD, bypass_fwmark={"mark": 4096}).bypass_fwmark == (4096, 4096)
     assert spec(FORWARD, allow_dhcp="auto").allow_dhcp == "auto"  # auto is harmless in forward mode
 
 

@@ -161,3 +161,186 @@ def test_bypass_fwmark_exception_round_trips():
                        {"priority": 32764, "src": "all", "fwmark": "0xca6c", "fwmask": "0xffffffff", "table": "main"}])
     assert [routing.render(r) for r in routing.parse_rules(live, 4)] == [
         "priority 32764 fwmark 0x1000/0x1000 lookup main", "priority 32764 fwmark 0xca6c lookup main"]
+
+
+# --------------------------------------------------------------------------- forward mode (sources)
+
+
+def fwd_spec(**extra):
+    params = dict(mode="forward", interfaces=["wg0"], sources=["10.244.0.0/16", "fd42:7467:7:1::/64", "br-x"],
+                  exclude=["10.244.0.0/16", "10.96.0.0/12", "fd42:7467:7::/48"])
+    params.update(extra)
+    return KillswitchSpec(params)
+
+
+def fwd_render(rules):
+    return [routing.render(r, routing.FORWARD) for r in rules]
+
+
+def test_forward_desired_per_source_and_family():
+    rules = routing.forward_lock_rules(fwd_spec(bypass_fwmark={"mark": "0x1000"}))
+    assert fwd_render(rules[4]) == [
+        "priority 32762 from 10.244.0.0/16 to 10.244.0.0/16 lookup main",
+        "priority 32762 from 10.244.0.0/16 to 10.96.0.0/12 lookup main",
+        "priority 32762 from 10.244.0.0/16 fwmark 0x1000/0x1000 lookup main",
+        "priority 32762 from 10.244.0.0/16 iif lo lookup main",  # the host's own sockets: host mode's business
+        "priority 32763 from 10.244.0.0/16 prohibit",
+        "priority 32762 iif br-x to 10.244.0.0/16 lookup main",
+        "priority 32762 iif br-x to 10.96.0.0/12 lookup main",
+        "priority 32762 iif br-x fwmark 0x1000/0x1000 lookup main",
+        "priority 32763 iif br-x prohibit",
+    ]
+    assert fwd_render(rules[6]) == [
+        "priority 32762 from fd42:7467:7:1::/64 to fd42:7467:7::/48 lookup main",
+        "priority 32762 from fd42:7467:7:1::/64 fwmark 0x1000/0x1000 lookup main",
+        "priority 32762 from fd42:7467:7:1::/64 iif lo lookup main",
+        "priority 32763 from fd42:7467:7:1::/64 prohibit",
+        "priority 32762 iif br-x to fd42:7467:7::/48 lookup main",
+        "priority 32762 iif br-x fwmark 0x1000/0x1000 lookup main",
+        "priority 32763 iif br-x prohibit",
+    ]
+
+
+def test_forward_priorities_sit_between_the_interface_rules_and_host_mode():
+    assert 32002 < routing.FORWARD.exception_priority < routing.FORWARD.lock_priority < routing.HOST.exception_priority
+    assert routing.HOST.lock_priority < 32766
+
+
+def test_forward_pattern_sources_are_left_out_with_a_warning():
+    spec = fwd_spec(sources=["cali+", "10.244.0.0/16"], exclude=[])
+    assert fwd_render(routing.forward_lock_rules(spec)[4]) == [
+        "priority 32762 from 10.244.0.0/16 iif lo lookup main", "priority 32763 from 10.244.0.0/16 prohibit"]
+    assert routing.pattern_sources(spec) == ["cali+"]
+    assert any(w.startswith("sources: cali+ is an interface pattern") for w in spec.warnings)
+    assert not any("pattern" in w for w in fwd_spec(sources=["cali+"], routing_lock=False).warnings)
+
+
+def test_full_mask_bypass_round_trips():
+    """``ip`` does not print a full mask: the desired rule must not hold one either (else never idempotent)."""
+    rules = routing.lock_rules(spec(bypass_fwmark={"mark": 1, "mask": 0xFFFFFFFF}))
+    live = json.dumps([{"priority": 32764, "src": "all", "fwmark": "0x1", "table": "main"}])
+    assert routing.parse_rules(live, 4) == [r for r in rules[4] if "fwmark" in r and r["fwmark"] == 1]
+
+
+# iproute2 6.1 (Debian 12) as it prints the forward lock, a detached bridge, and rules not ours
+LIVE_FWD_V4 = json.dumps([
+    {"priority": 0, "src": "all", "table": "local"},
+    {"priority": 10002, "src": "10.244.0.0", "srclen": 16, "table": "51820"},  # the interface module's
+    {"priority": 32762, "src": "10.244.0.0", "srclen": 16, "dst": "10.96.0.0", "dstlen": 12, "table": "main"},
+    {"priority": 32762, "src": "10.244.0.0", "srclen": 16, "iif": "lo", "table": "main"},
+    {"priority": 32762, "src": "all", "fwmark": "0x1000", "fwmask": "0x1000", "iif": "br-x", "iif_detached": None,
+     "table": "main"},
+    {"priority": 32763, "src": "all", "iif": "br-x", "iif_detached": None, "action": "prohibit"},
+    {"priority": 32763, "src": "10.244.0.0", "srclen": 16, "action": "prohibit"},
+    {"priority": 32764, "src": "all", "table": "main", "suppress_prefixlen": 0},  # host mode's
+    {"priority": 32765, "src": "all", "action": "prohibit"},  # host mode's
+    {"priority": 32766, "src": "all", "table": "main"},
+])
+
+
+def test_forward_parse_keeps_only_its_own_shapes_and_priorities():
+    assert fwd_render(routing.parse_rules(LIVE_FWD_V4, 4, routing.FORWARD)) == [
+        "priority 32762 from 10.244.0.0/16 to 10.96.0.0/12 lookup main",
+        "priority 32762 from 10.244.0.0/16 iif lo lookup main",
+        "priority 32762 iif br-x fwmark 0x1000/0x1000 lookup main",
+        "priority 32763 iif br-x prohibit",
+        "priority 32763 from 10.244.0.0/16 prohibit",
+    ]
+    # and host mode does not see the forward lock
+    assert [routing.render(r) for r in routing.parse_rules(LIVE_FWD_V4, 4)] == [
+        "priority 32764 lookup main suppress_prefixlength 0", "priority 32765 prohibit"]
+
+
+@pytest.mark.parametrize("entry", [
+    {"priority": 32763, "src": "all", "action": "prohibit"},  # no source: not of a shape forward mode makes
+    {"priority": 32762, "src": "all", "table": "main"},
+    {"priority": 32762, "src": "all", "iif": "lo", "table": "main"},
+    {"priority": 32763, "src": "10.1.0.0", "srclen": 16, "iif": "lo", "action": "prohibit"},
+    {"priority": 32763, "src": "10.1.0.0", "srclen": 16, "iif": "eth0", "action": "prohibit"},
+    {"priority": 32762, "src": "10.1.0.0", "srclen": 16, "iif": "lo", "dst": "10.2.0.0", "dstlen": 16, "table": "main"},
+    {"priority": 32762, "src": "10.1.0.0", "srclen": 16, "table": "51820"},
+    {"priority": 32762, "src": "10.1.0.0", "srclen": 16, "table": "main", "suppress_prefixlen": 0},
+    {"priority": 32762, "src": "10.1.0.0", "srclen": 16, "ipproto": "udp", "dport": 67, "table": "main"},
+    {"priority": 32762, "not": None, "src": "10.1.0.0", "srclen": 16, "table": "main"},
+    {"priority": 32762, "src": "10.1.0.0", "srclen": 16, "oif": "eth0", "table": "main"},
+    {"priority": 32763, "src": "10.1.0.0", "srclen": 16, "action": "blackhole"},
+    {"priority": 32761, "src": "10.1.0.0", "srclen": 16, "action": "prohibit"},
+])
+def test_forward_foreign_rules_are_not_ours(entry):
+    assert routing.parse_rules(json.dumps([entry]), 4, routing.FORWARD) == []
+
+
+def test_forward_plan_is_idempotent_against_the_kernel_listing():
+    spec = fwd_spec(sources=["10.244.0.0/16", "br-x"], exclude=["10.96.0.0/12"], bypass_fwmark={"mark": "0x1000"})
+    desired = routing.forward_lock_rules(spec)
+    live = json.dumps([
+        {"priority": 32762, "src": "10.244.0.0", "srclen": 16, "dst": "10.96.0.0", "dstlen": 12, "table": "main"},
+        {"priority": 32762, "src": "10.244.0.0", "srclen": 16, "fwmark": "0x1000", "fwmask": "0x1000", "table": "main"},
+        {"priority": 32762, "src": "10.244.0.0", "srclen": 16, "iif": "lo", "table": "main"},
+        {"priority": 32763, "src": "10.244.0.0", "srclen": 16, "action": "prohibit"},
+        {"priority": 32762, "src": "all", "iif": "br-x", "iif_detached": None, "dst": "10.96.0.0", "dstlen": 12,
+         "table": "main"},
+        {"priority": 32762, "src": "all", "fwmark": "0x1000", "fwmask": "0x1000", "iif": "br-x", "table": "main"},
+        {"priority": 32763, "src": "all", "iif": "br-x", "action": "prohibit"},
+    ])
+    lock = routing.RoutingLock(Runner(v4=live), routing.FORWARD).plan({4: desired[4], 6: []})
+    assert not lock.changed and lock.batch(4) is None
+
+
+def test_forward_source_replaced_never_opens():
+    """New prohibits before anything goes; exceptions that go before their prohibit; new exceptions last."""
+    old = routing.forward_lock_rules(fwd_spec(sources=["10.244.0.0/16"], exclude=["10.96.0.0/12"]))
+    new = routing.forward_lock_rules(fwd_spec(sources=["10.245.0.0/16"], exclude=["10.96.0.0/12"]))
+    live = json.dumps([dict(parsed_entry(r), priority=32763 if routing.is_prohibit(r) else 32762) for r in old[4]])
+    lock = routing.RoutingLock(Runner(v4=live), routing.FORWARD).plan({4: new[4], 6: []})
+    assert lock.batch(4).splitlines() == [
+        "rule del priority 32762 from 10.244.0.0/16 to 10.96.0.0/12 lookup main",
+        "rule del priority 32762 from 10.244.0.0/16 iif lo lookup main",
+        "rule add priority 32763 from 10.245.0.0/16 prohibit",
+        "rule del priority 32763 from 10.244.0.0/16 prohibit",
+        "rule add priority 32762 from 10.245.0.0/16 to 10.96.0.0/12 lookup main",
+        "rule add priority 32762 from 10.245.0.0/16 iif lo lookup main",
+    ]
+
+
+def parsed_entry(rule):
+    """A rule dict as ``ip -j rule show`` prints it (IPv4)."""
+    entry = {"src": "all"}
+    if "src" in rule:
+        address, length = rule["src"].split("/")
+        entry.update(src=address, srclen=int(length))
+    for key in ("iif", "table", "action"):
+        if key in rule:
+            entry[key] = rule[key]
+    if "dst" in rule:
+        address, length = rule["dst"].split("/")
+        entry.update(dst=address, dstlen=int(length))
+    return entry
+
+
+def test_forward_boot_commands_add_every_prohibit_and_check_each():
+    spec = fwd_spec(sources=["10.244.0.0/16", "br-x"], exclude=[])
+    lock = routing.RoutingLock(Runner(), routing.FORWARD).plan(routing.forward_lock_rules(spec))
+    v4, v6 = lock.boot_commands()
+    assert v4 == ("/bin/sh -c '/usr/sbin/ip -4 rule add priority 32762 from 10.244.0.0/16 iif lo lookup main 2>/dev/null; "
+                  "/usr/sbin/ip -4 rule add priority 32763 from 10.244.0.0/16 prohibit 2>/dev/null; "
+                  "/usr/sbin/ip -4 rule add priority 32763 iif br-x prohibit 2>/dev/null; "
+                  "/usr/sbin/ip -4 rule show priority 32763 from 10.244.0.0/16 | grep -q prohibit && "
+                  "/usr/sbin/ip -4 rule show priority 32763 iif br-x | grep -q prohibit'")
+    assert v6 == ("/bin/sh -c '[ -e /proc/net/if_inet6 ] || exit 0; "
+                  "/usr/sbin/ip -6 rule add priority 32763 iif br-x prohibit 2>/dev/null; "
+                  "/usr/sbin/ip -6 rule show priority 32763 iif br-x | grep -q prohibit'")
+    assert "%" not in v4 + v6 and "\\" not in v4 + v6 and "$" not in v4 + v6
+    assert lock.watch_checks() == ["/usr/sbin/ip -4 rule show priority 32763 from 10.244.0.0/16 | grep -q prohibit",
+                                   "/usr/sbin/ip -4 rule show priority 32763 iif br-x | grep -q prohibit",
+                                   "/usr/sbin/ip -6 rule show priority 32763 iif br-x | grep -q prohibit"]
+
+
+def test_forward_without_ipv6_in_the_kernel_adds_no_v6_rules():
+    spec = fwd_spec(sources=["10.244.0.0/16", "fd42:7467:7:1::/64", "br-x"], exclude=[])
+    runner = Runner(v6_rc=1)
+    lock = routing.RoutingLock(runner, routing.FORWARD).plan(routing.forward_lock_rules(spec))
+    assert lock.families == [4] and set(lock.result()) == {"ipv4"}
+    lock.apply()
+    assert [argv[1] for argv, _data in runner.calls if "-batch" in argv] == ["-4"]
+    assert len(lock.boot_commands()) == 1
