@@ -6,9 +6,10 @@
 #   internet: FROM node:bookworm, the leak sentinel (echo target + sink resolver + packet log)
 #   node:bookworm-dhclient, node:trixie-resolved: FROM node:SUITE, plus ISC dhclient / systemd-resolved
 #   node-ssh: FROM node:bookworm, plus openssh-server (disabled; scenarios that need SSH enable it)
+#   node-k8s: FROM node:bookworm, plus the CNI plugins and conntrack (simulated Kubernetes node, lab-pod)
 #
 # Every image is tagged with a hash of its inputs, so a rerun with unchanged inputs only checks
-# that the tags exist (seconds). A moving tag (node:bookworm, node:trixie, internet:latest, node-ssh:bookworm) points
+# that the tags exist (seconds). A moving tag (node:bookworm, node:trixie, internet:latest, node-ssh:bookworm, node-k8s:bookworm) points
 # at the current build; Molecule platforms default to those tags.
 #
 # Usage: tests/lab/build-images.sh [suite ...]     (default: bookworm trixie)
@@ -28,7 +29,8 @@ hash_of() { sha256sum | cut -c1-12; }
 
 build_base() {
     local suite=$1 hash tag rootfs
-    hash=$(printf '%s\n%s\n%s\n' "$suite" "$base_packages" "$(sha256sum "$0" | cut -d' ' -f1)" | hash_of)
+    # the inputs of the base image only (not the whole script: adding a derived image must not re-run debootstrap)
+    hash=$(printf '%s\n%s\n%s\n' "$suite" "$base_packages" "$(declare -f build_base | sha256sum | cut -d' ' -f1)" | hash_of)
     tag="tunnelgate-lab/base:${suite}-${hash}"
     if ! have_image "$tag"; then
         rootfs="$cache_dir/rootfs-$suite-$hash"
@@ -80,6 +82,8 @@ build_derived node bookworm-dhclient "$(cat "$cache_dir/node-bookworm.tag")" "$h
 if [ -s "$cache_dir/node-trixie.tag" ] && have_image "$(cat "$cache_dir/node-trixie.tag")"; then
     build_derived node trixie-resolved "$(cat "$cache_dir/node-trixie.tag")" "$here/node-resolved" >/dev/null
 fi
+# A simulated Kubernetes node (k8s_node_egress scenario): the real CNI plugins + conntrack; bookworm only.
+build_derived node-k8s bookworm "$(cat "$cache_dir/node-bookworm.tag")" "$here/node-k8s" >/dev/null
 # A node reached over SSH (remote controller scenarios): bookworm only.
 build_derived node-ssh bookworm "$(cat "$cache_dir/node-bookworm.tag")" "$here/node-ssh" >/dev/null
 "$docker_bin" images --format '{{.Repository}}:{{.Tag}}' | grep '^tunnelgate-lab/' | grep -v -- '-[0-9a-f]\{12\}$' | sort >&2

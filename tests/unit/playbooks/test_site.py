@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """playbooks/site.yml run for real (local connection, no host is touched).
 
-Hosts of groups whose role is not part of the collection yet (docker_gateways, k8s_nodes) are
-skipped with a message naming the group and the planned role; the run itself succeeds.
+Hosts of groups whose role is not part of the collection yet (docker_gateways) are skipped with a
+message naming the group and the planned role; the run itself succeeds. Hosts of k8s_nodes run the
+k8s_node_egress role: a node without a profile fails its validation, naming the variable and the host,
+before anything is touched.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 SITE = os.path.join(ROOT, "playbooks", "site.yml")
-PLANNED = {"docker_gateways": "docker_gateway", "k8s_nodes": "k8s_node_egress"}
+PLANNED = {"docker_gateways": "docker_gateway"}
 
 pytestmark = pytest.mark.skipif(shutil.which("ansible-playbook") is None, reason="ansible-playbook not on PATH")
 
@@ -68,3 +70,13 @@ def test_planned_roles_really_do_not_exist_yet():
     for role in PLANNED.values():
         assert not os.path.isdir(os.path.join(ROOT, "roles", role)), (
             "roles/%s exists now: make playbooks/site.yml include it instead of skipping its group" % role)
+
+
+def test_k8s_nodes_run_the_role_and_fail_validation_first(tmp_path):
+    """A node without tunnelgate_profile stops in the key play, naming the variable and the node."""
+    rc, out = run_site(tmp_path, {"k8s_nodes": ["node-a"]})
+    assert rc != 0, out
+    assert "tunnelgate_profile" in out and "node-a" in out, out
+    assert re.search(r"node-a\s+:\s+ok=\d+\s+changed=0\s+unreachable=0\s+failed=1", out), out
+    # the key play stopped the node: the role's main play never ran
+    assert "Configure the tunnel and the pod routing" not in out, out
