@@ -15,7 +15,7 @@ description:
     C(host-local) IPAM C(subnet) or C(ranges) of C(/etc/cni/net.d/*.conf) and C(*.conflist). The first source that
     names a subnet wins."
   - Fails naming C(k8s_node_egress_pod_cidr) and the host when nothing is found (Calico and Cilium use their own
-    IPAM: set the variable).
+    IPAM; set the variable for them).
 positional: _input, host
 options:
   _input:

@@ -20,11 +20,6 @@ from ansible_collections.tunnelgate.wireguard.plugins.plugin_utils._profiles imp
     parse_cidr,
 )
 
-try:
-    import netaddr
-except ImportError:  # pragma: no cover - reported by parse_cidr
-    netaddr = None
-
 # Where a node's pod CIDR is read from when k8s_node_egress_pod_cidr is not given (in this order).
 FLANNEL_SUBNET_ENV = "/run/flannel/subnet.env"
 CNI_CONF_DIR = "/etc/cni/net.d"

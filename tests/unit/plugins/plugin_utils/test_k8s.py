@@ -16,9 +16,9 @@ FLANNEL = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_
 FLANNEL_DUAL = FLANNEL + "FLANNEL_IPV6_NETWORK=fd44::/56\nFLANNEL_IPV6_SUBNET=fd44:0:0:1::1/64\n"
 BRIDGE_CONF = json.dumps({"cniVersion": "0.4.0", "name": "lab", "type": "bridge", "bridge": "cni0",
                           "ipam": {"type": "host-local", "subnet": "10.244.2.0/24"}})
+RANGES = [[{"subnet": "10.244.3.0/24"}], [{"subnet": "fd44:0:0:3::/64"}]]
 RANGES_CONFLIST = json.dumps({"cniVersion": "0.4.0", "name": "k8s", "plugins": [
-    {"type": "bridge", "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.3.0/24"}],
-                                                               [{"subnet": "fd44:0:0:3::/64"}]]}},
+    {"type": "bridge", "ipam": {"type": "host-local", "ranges": RANGES}},
     {"type": "portmap", "capabilities": {"portMappings": True}}]})
 CALICO_CONFLIST = json.dumps({"name": "k8s-pod-network", "plugins": [{"type": "calico", "ipam": {"type": "calico-ipam"}}]})
 TEMPLATE_CONF = json.dumps({"type": "bridge", "ipam": {"type": "host-local", "ranges": [[{"subnet": "{{.PodCIDR}}"}]]}})
