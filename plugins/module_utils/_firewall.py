@@ -51,6 +51,7 @@ PURPOSES = (
     ("filter_forward", "forward", "FWD", "filter_forward"),
     ("nat_postrouting", "postrouting-nat", "SNAT", "nat_postrouting"),
     ("mangle_forward", "forward-mangle", "MSS", "mangle_forward"),
+    ("mangle_prerouting", "prerouting-mangle", "MARK-PRE", "mangle_prerouting"),
     ("mangle_input", "input-mangle", "MARK-IN", "mangle_input"),
     ("route_output", "output-route", "MARK-OUT", "route_output"),
 )
@@ -200,12 +201,20 @@ class FirewallSpec:
                 {"oif": iface, "proto": "tcp", "tcpflags": "syn/rst,syn", "verdict": "clampmss"})
         if self.connmark:
             mark, mask = self.connmark["mark"], self.connmark["mask"]
-            marking = [{"iif": "lo", "verdict": "return"}]
-            marking += [{"iif": iface, "verdict": "return"} for iface in self.connmark["tunnels"]]
+            returns = [{"iif": "lo", "verdict": "return"}]
+            returns += [{"iif": iface, "verdict": "return"} for iface in self.connmark["tunnels"]]
+            # The PACKET mark, before the input route lookup, on packets for this host in the original
+            # direction. (1) With net.ipv4.tcp_fwmark_accept=1 a socket accepted from a marked SYN carries
+            # the mark (SO_MARK), so the socket's FIRST route lookup (the SYN-ACK's) and every later one
+            # already use it: the restore in mangle OUTPUT comes after that lookup, too late when the lookup
+            # fails (the kill switch's routing lock prohibits it while the tunnel is down). (2) With
+            # src_valid_mark=1 (a full tunnel sets it) strict reverse-path filtering (rp_filter=1) checks
+            # the source with the mark, i.e. by the main table, not by the tunnel's default route.
+            purposes["mangle_prerouting"] = returns + [
+                {"daddrtype": "local", "ctdir": "original", "verdict": mark_verdict("mark", mark, mask)}]
             # By direction, not ``ctstate new``: a connection opened before these rules (the controller's
             # SSH master connection, a long-lived stream) is marked by its next packet from the peer too.
-            marking.append({"ctdir": "original", "verdict": mark_verdict("ctmark", mark, mask)})
-            purposes["mangle_input"] = marking
+            purposes["mangle_input"] = returns + [{"ctdir": "original", "verdict": mark_verdict("ctmark", mark, mask)}]
             purposes["route_output"] = [{"ctmark": mark, "ctmarkmask": mask, "verdict": mark_verdict("mark", mark, mask)}]
         return purposes
 

@@ -11,7 +11,9 @@ ansible-playbook of this scenario reuses, and a stream that exchanges a line eve
 - the stream never missed an echo and the SSH master is still the very same TCP connection,
 - site.yml again (0 changed) and verify.yml pass over that same connection,
 - the host's own traffic still goes through the tunnel (the echo target sees the exit's address),
-- tunnel down: the kill switch lets nothing of the host out (0 leaks) while SSH still works,
+- tunnel down: the kill switch lets nothing of the host out (0 leaks),
+- tunnel down: SSH from the controller still works - a session opened before the outage and a new
+  connection - with strict reverse-path filtering (rp_filter=1) on the host,
 - positive control: the same site.yml run without the fix loses the controller.
 
 Lab inspection uses `docker exec` (testinfra's docker backend); only what the controller sees goes
@@ -25,8 +27,6 @@ import re
 import subprocess
 import sys
 import time
-
-import pytest
 
 import testinfra
 
@@ -182,23 +182,43 @@ def test_tunnel_down_nothing_leaks(host):
     assert lab.probe(node, timeout=3)["tcp/v4"] == "SRC %s" % EXIT_V4
 
 
-# Known open case (issue 8 item 1, see docs/host-vpn.md): with the tunnel DOWN, the kill switch's
-# routing lock (`prohibit` at 32765) rejects the host's replies to an off-link controller at the
-# socket's first route lookup, before the connection mark is restored onto the packet, so the
-# `bypass_fwmark` exception never matches. strict=True: the day it passes, this marker must go.
-@pytest.mark.xfail(strict=True, reason="routing lock rejects replies to an off-link controller while the tunnel is down")
+# A session of its own (not the scenario's master, which was opened before the first run): opened while
+# the tunnel is up, kept across the outage.
+SESSION_ARGS = ("ansible_ssh_args='-o ControlMaster=auto -o ControlPath=/tmp/tg-rc-session-%C -o ControlPersist=5m "
+                "-o ServerAliveInterval=5 -o ServerAliveCountMax=3 -o ConnectTimeout=8'")
+
+
+def session_connection():
+    rc, out = ansible(HOST, "-m", "ansible.builtin.shell", "-a", 'echo "SSH_CONNECTION=$SSH_CONNECTION"',
+                      "-e", SESSION_ARGS, timeout=60)
+    assert rc == 0, out
+    return re.search(r"SSH_CONNECTION=(.*)", out).group(1).strip()
+
+
 def test_tunnel_down_ssh_still_works():
+    """Issue 8 item 1, the case that stayed open: while the tunnel is DOWN (the kill switch's routing lock
+    prohibits whatever falls through to the main table's default route), the administrator on another
+    network still gets in - a NEW SSH connection, and a session opened before the tunnel went down - with
+    strict reverse-path filtering (rp_filter=1) on the host. Failed before the fix (strict xfail): the
+    reply's first route lookup (the SYN-ACK's) carried no mark and ended at the lock's prohibit."""
     node = lab_node(HOST)
+    assert node.check_output("sysctl -n net.ipv4.conf.all.rp_filter").strip() == "1"  # strict, from molecule.yml
+    assert node.check_output("sysctl -n net.ipv4.tcp_fwmark_accept").strip() == "1"
+    before = session_connection()
+    assert before.split()[0] == CONTROLLER, before
     node.check_output("systemctl stop wg-quick@wg0")
+    started = time.time()
     try:
         assert node.run("ip link show wg0").rc != 0
-        # the kill switch lets the replies to the controller out: master and a fresh connection work
-        assert ssh_master_connection().split()[0] == CONTROLLER
+        assert "prohibit" in node.check_output("ip rule show priority 32765")  # the lock is what stands in the way
+        assert session_connection() == before  # the session survives the outage
         rc, out = fresh_ssh()
-        assert rc == 0, out
+        assert rc == 0, out  # and a new connection (another admin, the next run) gets in
+        print("tunnel down: session and fresh SSH from %s answered within %.1f s" % (CONTROLLER, time.time() - started))
     finally:
         node.check_output("systemctl start wg-quick@wg0")
         assert wait_handshake()
+    assert session_connection() == before  # and it is still the same session with the tunnel back
 
 
 # --------------------------------------------------------------------------- positive control

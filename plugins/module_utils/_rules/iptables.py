@@ -45,7 +45,7 @@ _ICMPV6_NAMES = {
     "neighbor-advertisement": 136,
 }
 # Matches whose option names we parse; the module name itself carries no meaning of its own.
-_KNOWN_MATCHES = ("tcp", "udp", "icmp6", "conntrack", "mark", "connmark", "hl", "comment")
+_KNOWN_MATCHES = ("tcp", "udp", "icmp6", "conntrack", "mark", "connmark", "hl", "comment", "addrtype")
 _SIMPLE_TARGETS = {"RETURN": "return", "ACCEPT": "accept", "DROP": "drop", "MASQUERADE": "masquerade",
                    "TCPMSS": None, "REJECT": "reject", "MARK": None, "CONNMARK": None, "SNAT": None}
 
@@ -151,6 +151,8 @@ def parse_rule(tokens, family):
                     unknown = True
             elif tok == "--hl-eq":
                 rule["hoplimit"] = int(arg)
+            elif tok == "--dst-type" and match == "addrtype":
+                rule["daddrtype"] = arg.lower()
             elif tok == "--mark" and target is None:
                 value, mask = parse_mark(arg)
                 key = "ctmark" if match == "connmark" else "mark"
@@ -232,6 +234,8 @@ def render_rule(rule, family):
         tokens += ["-m", "icmp6", "--icmpv6-type", str(rule["icmpv6type"])]
     if "hoplimit" in rule:
         tokens += ["-m", "hl", "--hl-eq", str(rule["hoplimit"])]
+    if "daddrtype" in rule:
+        tokens += ["-m", "addrtype", "--dst-type", rule["daddrtype"].upper()]
     if "mark" in rule:
         tokens += ["-m", "mark", "--mark", _mark_arg(rule["mark"], rule.get("markmask"))]
     if "ctmark" in rule:

@@ -15,7 +15,8 @@ Match keys (all optional):
 ``sport``/``dport`` (int), ``icmpv6type`` (int), ``hoplimit`` (int), ``mark`` and ``markmask``
 (packet mark; no ``markmask`` means all 32 bits), ``ctmark`` and ``ctmarkmask`` (connection mark),
 ``ctstate`` (sorted, comma separated, lower case), ``ctdir`` (``reply``/``original``), ``tcpflags``
-(``syn/rst,syn``: the flags that must be set / the flags looked at).
+(``syn/rst,syn``: the flags that must be set / the flags looked at), ``daddrtype`` (``local``: the
+destination is an address of this host; iptables ``addrtype``, nftables ``fib daddr type``).
 
 Verdicts: ``accept``, ``return``, ``drop``, ``reject``, ``jump NAME``, ``goto NAME``, ``masquerade``,
 ``snat ADDRESS``, ``mark set VALUE/MASK``, ``ctmark set VALUE/MASK`` (only the MASK bits change:

@@ -149,6 +149,10 @@ def _match(rule, match):
             _set(rule, "icmpv6type", right if isinstance(right, int) else _ICMPV6_TYPES[right])
         else:
             raise ValueError("payload %s %s" % (proto, field))
+    elif "fib" in left:
+        if left["fib"] != {"result": "type", "flags": ["daddr"]}:
+            raise ValueError("fib")
+        _set(rule, "daddrtype", right)
     elif "ct" in left:
         key = left["ct"]["key"]
         if key == "state":
@@ -292,6 +296,8 @@ def render_rule(rule):
         parts.append("meta l4proto %s" % ("ipv6-icmp" if proto == "icmpv6" else proto))
     if "hoplimit" in rule:
         parts.append("ip6 hoplimit %d" % rule["hoplimit"])
+    if "daddrtype" in rule:
+        parts.append("fib daddr type %s" % rule["daddrtype"])
     if "mark" in rule:
         parts.append(_mark_match("meta mark", rule["mark"], rule.get("markmask")))
     if "ctmark" in rule:

@@ -127,13 +127,12 @@ def test_connmark_disabled_is_no_preset():
 
 def test_connmark_preset_rules():
     purposes = spec(dict(name="lockout", inbound_connmark={"tunnel_interfaces": ["wg0", "wg1"]})).rules()
+    returns = [{"iif": "lo", "verdict": "return"}, {"iif": "wg0", "verdict": "return"}, {"iif": "wg1", "verdict": "return"}]
     assert purposes == {
-        "mangle_input": [
-            {"iif": "lo", "verdict": "return"},
-            {"iif": "wg0", "verdict": "return"},
-            {"iif": "wg1", "verdict": "return"},
-            {"ctdir": "original", "verdict": "ctmark set 0x1000/0x1000"},
-        ],
+        # the packet mark before the input route lookup (tcp_fwmark_accept, rp_filter=1), local destinations only
+        "mangle_prerouting": returns + [
+            {"daddrtype": "local", "ctdir": "original", "verdict": "mark set 0x1000/0x1000"}],
+        "mangle_input": returns + [{"ctdir": "original", "verdict": "ctmark set 0x1000/0x1000"}],
         "route_output": [{"ctmark": 0x1000, "ctmarkmask": 0x1000, "verdict": "mark set 0x1000/0x1000"}],
     }
 
@@ -208,6 +207,8 @@ def test_nft_parse_real_json_equals_desired(variant):
 
 
 PARSE = [
+    ("-m addrtype --dst-type LOCAL -m conntrack --ctdir ORIGINAL -j MARK --set-xmark 0x1000/0x1000",
+     {"daddrtype": "local", "ctdir": "original", "verdict": "mark set 0x1000/0x1000"}),
     ("-m connmark --mark 0x1000/0x1000 -j MARK --set-xmark 0x1000/0x1000",
      {"ctmark": 0x1000, "ctmarkmask": 0x1000, "verdict": "mark set 0x1000/0x1000"}),
     ("-m mark --mark 0x1000/0x1000 -j RETURN", {"mark": 0x1000, "markmask": 0x1000, "verdict": "return"}),
@@ -233,6 +234,8 @@ def test_iptables_parse_new_shapes(line, expected):
     "-j TCPMSS --set-mss 1200",
     "-j SNAT --to-source 192.0.2.1 --random",
     "-j MASQUERADE --to-ports 1024-2048",
+    "-m addrtype --src-type LOCAL -j MARK --set-xmark 0x1000/0x1000",
+    "-m addrtype --dst-type LOCAL --limit-iface-in -j MARK --set-xmark 0x1000/0x1000",
 ])
 def test_iptables_unknown_target_options_never_equal_ours(line):
     assert "unknown" in ipt.parse_rule(line.split(), 4)
@@ -254,6 +257,17 @@ def test_nft_mark_statements(stmt, verdict):
     assert nft.parse_rule([stmt]) == {"verdict": verdict}
 
 
+@pytest.mark.parametrize("fib,known", [
+    ({"result": "type", "flags": ["daddr"]}, True),
+    ({"result": "type", "flags": ["saddr"]}, False),
+    ({"result": "type", "flags": ["daddr", "iif"]}, False),
+    ({"result": "oif", "flags": ["daddr"]}, False),
+])
+def test_nft_fib_daddr_type_only(fib, known):
+    rule = nft.parse_rule([{"match": {"op": "==", "left": {"fib": fib}, "right": "local"}}, {"return": None}])
+    assert (rule == {"daddrtype": "local", "verdict": "return"}) is known and ("unknown" in rule) is not known
+
+
 @pytest.mark.parametrize("stmt", [
     # meta mark set ct mark and 0x1000: another register, not a constant
     _mangle_mark("meta", {"&": [{"ct": {"key": "mark"}}, 4096]}),
@@ -270,10 +284,16 @@ def test_nft_render_file_for_the_preset():
     text = nft.render_file(ruleset, ruleset.chains("nftables"))
     assert text.splitlines()[2:] == [
         "add table inet tunnelgate_lockout",
+        "add chain inet tunnelgate_lockout mangle_prerouting { type filter hook prerouting priority -150; policy accept; }",
         "add chain inet tunnelgate_lockout mangle_input { type filter hook input priority -150; policy accept; }",
         "add chain inet tunnelgate_lockout route_output { type route hook output priority -150; policy accept; }",
+        "flush chain inet tunnelgate_lockout mangle_prerouting",
         "flush chain inet tunnelgate_lockout mangle_input",
         "flush chain inet tunnelgate_lockout route_output",
+        'add rule inet tunnelgate_lockout mangle_prerouting iifname "lo" return',
+        'add rule inet tunnelgate_lockout mangle_prerouting iifname "wg0" return',
+        "add rule inet tunnelgate_lockout mangle_prerouting fib daddr type local ct direction original "
+        "meta mark set meta mark and 0xffffefff or 0x00001000",
         'add rule inet tunnelgate_lockout mangle_input iifname "lo" return',
         'add rule inet tunnelgate_lockout mangle_input iifname "wg0" return',
         "add rule inet tunnelgate_lockout mangle_input ct direction original ct mark set ct mark and 0xffffefff or 0x00001000",
@@ -412,7 +432,8 @@ def test_fresh_host_iptables_applies_all_tables_and_persists(dirs):
     assert "Before=network-pre.target shutdown.target" in unit and "DefaultDependencies=no" in unit
     assert ("ExecStart=/bin/sh -c '/usr/sbin/iptables -w -t nat -C POSTROUTING -j TG-SERVER-SNAT 2>/dev/null || "
             "/usr/sbin/iptables -w -t nat -I POSTROUTING 1 -j TG-SERVER-SNAT'") in unit
-    assert result["hooks"]["ipv4"] == ["INPUT", "FORWARD", "nat POSTROUTING", "mangle FORWARD", "mangle INPUT", "mangle OUTPUT"]
+    assert result["hooks"]["ipv4"] == ["INPUT", "FORWARD", "nat POSTROUTING", "mangle FORWARD", "mangle PREROUTING",
+                                       "mangle INPUT", "mangle OUTPUT"]
 
 
 def test_second_run_against_real_output_is_unchanged(dirs):
