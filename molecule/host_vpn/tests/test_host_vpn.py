@@ -6,6 +6,8 @@
 The tests run in file order and each leaves the lab as it found it (tunnels up):
 - the echo target sees only the server's address from both clients (IPv4 and IPv6, TCP and UDP),
 - DNS goes through the tunnel: the sink resolver sees the query from the server, never from a client,
+- the metrics file follows traffic, shows a stale handshake while the exit is unreachable, a flushed kill
+  switch as not intact, and holds no key (valid exposition format, checked by promtool),
 - with the tunnel down, nothing of the client reaches the internet (also sockets bound to eth0),
 - across a reboot the kill switch is closed before the tunnel is up (boot-time probe loop),
 - a `--limit client1` run (with or without the server) keeps client2's peer and changes nothing,
@@ -150,6 +152,89 @@ def test_dns_goes_through_the_tunnel_never_from_a_client(host):
     assert set(report["dns"]) <= SERVER_ADDRESSES and report["dns"], report
     for name in CLIENTS:
         assert_nothing_from(sentinel, name, since)
+
+
+# --------------------------------------------------------------------------- metrics (issue 13)
+
+METRICS_FILE = "/var/lib/prometheus/node-exporter/tunnelgate.prom"
+
+
+def metrics(name, refresh=True):
+    """The node's metrics file, refreshed now (the timer's service), checked by promtool, parsed."""
+    host = node(name)
+    if refresh:
+        host.check_output("systemctl start tunnelgate-metrics.service")
+    text = host.file(METRICS_FILE).content_string
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr  # parse errors and lint warnings alike
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            values[key] = float(value)
+    return values
+
+
+def peer_value(values, metric):
+    found = [value for key, value in values.items() if key.startswith(metric + "{")]
+    assert len(found) == 1, (metric, values)
+    return found[0]
+
+
+def test_metrics_follow_traffic_and_show_a_stale_handshake(host):
+    """Bytes grow with traffic; with the exit unreachable the client sends but receives nothing and the age of its
+    latest handshake grows; the exit counts its clients; kill switch present and intact; no key in the file."""
+    client = node("host-vpn-client1")
+    server = node("host-vpn-server")
+    assert client.service("tunnelgate-metrics.timer").is_running
+    before = metrics("host-vpn-client1")
+    assert before['tunnelgate_killswitch_present{mode="host"}'] == 1
+    assert before['tunnelgate_killswitch_intact{mode="host"}'] == 1
+    assert before['tunnelgate_interface_up{interface="wg0"}'] == 1
+    assert before['tunnelgate_egress_mode{mode="host",role="host_vpn"}'] == 1
+    for _round in range(20):
+        lab.probe(client, timeout=2)
+    after = metrics("host-vpn-client1")
+    for metric in ("tunnelgate_peer_receive_bytes_total", "tunnelgate_peer_transmit_bytes_total"):
+        assert peer_value(after, metric) > peer_value(before, metric), metric
+    exit_view = metrics("host-vpn-server")
+    assert exit_view['tunnelgate_interface_peers{interface="wg0"}'] >= 2
+    assert exit_view['tunnelgate_interface_peers_recent_handshake{interface="wg0"}'] >= 2
+    assert exit_view['tunnelgate_egress_mode{mode="exit",role="server"}'] == 1
+    secrets = [client.check_output("wg show wg0 private-key"), server.check_output("wg show wg0 private-key")]
+    for name in ("host-vpn-client1", "host-vpn-server"):
+        text = node(name).file(METRICS_FILE).content_string
+        assert not [secret for secret in secrets if secret in text]
+        assert not re.search(r"[A-Za-z0-9+/]{43}=", text), "a key-shaped value in the metrics of %s" % name
+    # the exit becomes unreachable (its WireGuard port drops everything) while the client keeps sending
+    server.check_output("iptables -I INPUT 1 -p udp --dport 51820 -j DROP")
+    try:
+        cut = metrics("host-vpn-client1")
+        for _round in range(6):
+            lab.probe(client, timeout=1)
+        time.sleep(2)
+        stale = metrics("host-vpn-client1")
+    finally:
+        server.check_output("iptables -D INPUT -p udp --dport 51820 -j DROP")
+    handshake = "tunnelgate_peer_latest_handshake_seconds"
+    assert peer_value(stale, handshake) == peer_value(cut, handshake) > 0
+    age_cut = cut["tunnelgate_metrics_timestamp_seconds"] - peer_value(cut, handshake)
+    age_stale = stale["tunnelgate_metrics_timestamp_seconds"] - peer_value(stale, handshake)
+    assert age_stale >= age_cut + 5, (age_cut, age_stale)
+    assert peer_value(stale, "tunnelgate_peer_transmit_bytes_total") > peer_value(cut, "tunnelgate_peer_transmit_bytes_total")
+    assert peer_value(stale, "tunnelgate_peer_receive_bytes_total") == peer_value(cut, "tunnelgate_peer_receive_bytes_total")
+    # a flushed kill switch shows as not intact until the watcher restores it
+    client.check_output("systemctl stop tunnelgate-killswitch-host-watch.service")
+    try:
+        client.check_output("iptables -F TUNNELGATE-OUT")
+        assert metrics("host-vpn-client1")['tunnelgate_killswitch_intact{mode="host"}'] == 0
+    finally:
+        client.check_output("systemctl start tunnelgate-killswitch-host-watch.service")
+    deadline = time.time() + 10
+    while metrics("host-vpn-client1")['tunnelgate_killswitch_intact{mode="host"}'] != 1:
+        assert time.time() < deadline, "the watcher did not restore the kill switch"
+        time.sleep(1)
+    assert lab.probe(client, timeout=3)["tcp/v4"] == "SRC 172.30.5.10"
 
 
 # --------------------------------------------------------------------------- kill switch

@@ -393,3 +393,14 @@ def test_watch_false_or_absent_removes_the_watcher(dirs):
     assert ["/usr/sbin/systemctl", "disable", "--now", "tunnelgate-killswitch-host-watch.service"] in [a for a, _d in host.calls]
     assert not os.path.exists(os.path.join(dirs[1], "tunnelgate-killswitch-host-watch.service"))
     assert not os.path.exists(os.path.join(dirs[0], "host.watch"))
+
+
+def test_watcher_check_mode_exits_with_the_verdict_instead_of_looping(tmp_path):
+    """``sh MODE.watch --check`` (asked by the metrics program) looks once and exits 0 (intact) or 1."""
+    from ansible_collections.tunnelgate.wireguard.plugins.module_utils._ks_watch import render_script
+    import subprocess
+    for checks, expected in ((["true", "true"], 0), (["true", "false"], 1)):
+        script = tmp_path / "host.watch"
+        script.write_text(render_script("host", "tunnelgate-killswitch-host.service", checks))
+        done = subprocess.run(["sh", str(script), "--check"], timeout=5, check=False)
+        assert done.returncode == expected
