@@ -32,6 +32,8 @@ SERVER = dict(
     inbound_connmark={"tunnel_interfaces": ["wg0"], "mark": "0x1000"},
 )
 VARIANTS = ["bookworm", "trixie"]
+# iptables 1.8.9 / 1.8.11 in both flavours: nf_tables (the variants above) and legacy (x_tables)
+IPT_VARIANTS = VARIANTS + ["bookworm-legacy", "trixie-legacy"]
 TABLES = ("filter", "nat", "mangle")
 
 
@@ -172,7 +174,7 @@ def our_lines(text, table):
     return sorted(lines)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", IPT_VARIANTS)
 @pytest.mark.parametrize("family", [4, 6])
 @pytest.mark.parametrize("table", TABLES)
 def test_iptables_rendering_matches_iptables_save(variant, family, table):
@@ -183,7 +185,7 @@ def test_iptables_rendering_matches_iptables_save(variant, family, table):
     assert our_lines(rendered, table), "every table has rules of ours"
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("variant", IPT_VARIANTS)
 @pytest.mark.parametrize("family", [4, 6])
 def test_iptables_live_equal_is_unchanged(variant, family):
     live_text = fixture("%s-server-v%d.save" % (variant, family))
@@ -436,9 +438,10 @@ def test_fresh_host_iptables_applies_all_tables_and_persists(dirs):
                                        "mangle INPUT", "mangle OUTPUT"]
 
 
-def test_second_run_against_real_output_is_unchanged(dirs):
+@pytest.mark.parametrize("variant", IPT_VARIANTS)
+def test_second_run_against_real_output_is_unchanged(dirs, variant):
     run(SERVER, FakeHost(), dirs)
-    host = FakeHost(v4=fixture("trixie-server-v4.save"), v6=fixture("trixie-server-v6.save"), enabled=True)
+    host = FakeHost(v4=fixture("%s-server-v4.save" % variant), v6=fixture("%s-server-v6.save" % variant), enabled=True)
     result = run(SERVER, host, dirs)
     assert result["changed"] is False and host.mutations() == []
     assert result["diff"]["before"] == result["diff"]["after"]
