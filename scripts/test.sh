@@ -103,7 +103,7 @@ stage_molecule() {
     local scenarios=("$@") jobs=${TG_MOLECULE_JOBS:-2} i
     if [ ${#scenarios[@]} -eq 0 ]; then
         # longest first, so the slowest scenarios do not end up waiting in the queue
-        scenarios=(killswitch host_vpn provider server dns interface remote_controller keypair bad_input)
+        scenarios=(killswitch host_vpn k8s_node_egress docker_gateway provider server dns interface remote_controller keypair bad_input)
         local known=(-e resources) name
         for name in "${scenarios[@]}"; do known+=(-e "$name"); done
         mapfile -t -O ${#scenarios[@]} scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' \
