@@ -68,6 +68,23 @@ stage_build() {
         return 1
     fi
     ANSIBLE_COLLECTIONS_PATH="$out/collections" python tests/build/check_installed.py "$out/collections"
+    stage_build_ee "$out" "$tarball"
+}
+
+# AWX / Automation Platform: ansible-builder must find the controller dependencies in the built
+# collection (meta/execution-environment.yml), and the example EE definition must give a build context
+# that holds the collection. (Building the image itself needs a base image from a registry.)
+stage_build_ee() {
+    local out=$1 tarball=$2 deps
+    deps=$(ansible-builder introspect --sanitize "$out/collections")
+    for want in "netaddr.*from collection tunnelgate.wireguard" "openssh-client .*from collection tunnelgate.wireguard"; do
+        grep -q "$want" <<<"$deps" || { printf 'build: ansible-builder does not see %s in:\n%s\n' "$want" "$deps" >&2; return 1; }
+    done
+    mkdir -p "$out/ee"
+    cp examples/ee/execution-environment.yml examples/ee/requirements.yml "$out/ee/"
+    cp "$tarball" "$out/ee/tunnelgate-wireguard.tar.gz"
+    ansible-builder create -f "$out/ee/execution-environment.yml" -c "$out/ee/context" >/dev/null
+    python tests/build/check_ee_context.py "$out/ee/context"
 }
 
 stage_lint() {
