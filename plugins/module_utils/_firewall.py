@@ -49,6 +49,7 @@ KNOWN_MARKS = (
 PURPOSES = (
     ("filter_input", "input", "IN", "filter_input"),
     ("filter_forward", "forward", "FWD", "filter_forward"),
+    ("nat_prerouting", "prerouting-nat", "DNAT", "nat_prerouting"),
     ("nat_postrouting", "postrouting-nat", "SNAT", "nat_postrouting"),
     ("mangle_forward", "forward-mangle", "MSS", "mangle_forward"),
     ("mangle_prerouting", "prerouting-mangle", "MARK-PRE", "mangle_prerouting"),
@@ -96,6 +97,8 @@ class FirewallSpec:
         self.forward = [self._forward(i, _dict_item("forward[%d]" % i, v)) for i, v in enumerate(_list(params, "forward"))]
         self.mss_clamp = [interface("mss_clamp", v) for v in _list(params, "mss_clamp")]
         self.connmark = self._connmark(params.get("inbound_connmark"))
+        self.dns_redirect = [self._dns_redirect(i, _dict_item("dns_redirect[%d]" % i, v))
+                             for i, v in enumerate(_list(params, "dns_redirect"))]
 
     @staticmethod
     def _input(index, item):
@@ -140,6 +143,21 @@ class FirewallSpec:
             if entry["snat"] and not addresses and any(n.version == family for n in entry["sources"]):
                 raise TunnelgateError(where + ".snat", "no IPv%d address for the IPv%d sources" % (family, family))
         return entry
+
+    @staticmethod
+    def _dns_redirect(index, item):
+        where = "dns_redirect[%d]" % index
+        _known_keys(where, item, ("sources", "to"))
+        sources = [network(where + ".sources", v) for v in item.get("sources") or []]
+        if not sources:
+            raise TunnelgateError(where + ".sources", "name the source networks (CIDR) whose DNS is redirected")
+        targets = [address(where + ".to", v) for v in item.get("to") or []]
+        if not targets:
+            raise TunnelgateError(where + ".to", "name the resolver(s) the DNS is sent to (one per family)")
+        for family in (4, 6):
+            if len([a for a in targets if a.version == family]) > 1:
+                raise TunnelgateError(where + ".to", "give at most one IPv%d address" % family)
+        return {"sources": sources, "to": targets}
 
     def _connmark(self, value):
         if value is None or value is False:
@@ -196,6 +214,16 @@ class FirewallSpec:
                     snat = [a for a in entry["snat"] if a.version == source.version]
                     verdict = "snat %s" % snat[0] if snat else "masquerade"
                     nat.append({"family": source.version, "saddr": str(source), "oif": entry["out"], "verdict": verdict})
+        for entry in self.dns_redirect:
+            # Plain DNS (port 53, UDP and TCP) from the sources, to whatever resolver, goes to the given one
+            # instead (before routing: the new destination is routed and filtered as such). A source family
+            # without a resolver of its own family is left alone (a kill switch decides about it).
+            for source in entry["sources"]:
+                for target in (a for a in entry["to"] if a.version == source.version):
+                    for proto in ("udp", "tcp"):
+                        purposes.setdefault("nat_prerouting", []).append(
+                            {"family": source.version, "saddr": str(source), "proto": proto, "dport": 53,
+                             "verdict": "dnat %s" % target})
         for iface in self.mss_clamp:
             purposes.setdefault("mangle_forward", []).append(
                 {"oif": iface, "proto": "tcp", "tcpflags": "syn/rst,syn", "verdict": "clampmss"})

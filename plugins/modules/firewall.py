@@ -112,6 +112,29 @@ options:
     type: list
     elements: str
     default: []
+  dns_redirect:
+    description:
+      - Plain DNS (port 53, UDP and TCP) from O(dns_redirect[].sources) to ANY address is sent to the resolver of
+        its family in O(dns_redirect[].to) instead (destination NAT before routing, in nat C(PREROUTING), nftables
+        C(type nat hook prerouting priority dstnat)). The redirected query is then routed and filtered with its
+        new destination, for example through a tunnel whose kill switch lets DNS reach only that resolver.
+      - Meant for gateways whose clients cannot be configured (the containers of a Docker network, whose
+        embedded DNS forwards to the host's resolvers from the container's namespace).
+      - A source family without a resolver of that family in O(dns_redirect[].to) is not redirected.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      sources:
+        description: Source networks (CIDR).
+        type: list
+        elements: str
+        required: true
+      to:
+        description: The resolvers, at most one IPv4 and one IPv6 address.
+        type: list
+        elements: str
+        required: true
   inbound_connmark:
     description:
       - The "inbound connection marks" preset. Every connection whose packets arrive in the original direction
@@ -255,6 +278,10 @@ def main():
                 proto=dict(type="str", choices=["tcp", "udp", "both"], default="tcp"),
                 interfaces=dict(type="list", elements="str"),
                 sources=dict(type="list", elements="str"),
+            )),
+            dns_redirect=dict(type="list", elements="dict", default=[], options=dict(
+                sources=dict(type="list", elements="str", required=True),
+                to=dict(type="list", elements="str", required=True),
             )),
             forward=dict(type="list", elements="dict", default=[], options=dict(
                 in_interface=dict(type="str", required=True),

@@ -166,11 +166,11 @@ def check_mark(mark, mask, host=None, prefix="k8s_node_egress_mark"):
     return mark, mask
 
 
-def check_table(table, host=None):
-    table = _int_range(table, "k8s_node_egress_table", host, 1, 0xFFFFFFFE)
+def check_table(table, host=None, variable="k8s_node_egress_table"):
+    table = _int_range(table, variable, host, 1, 0xFFFFFFFE)
     for first, last, owner in RESERVED_TABLES:
         if first <= table <= last:
-            raise InventoryError("k8s_node_egress_table", "%d is used by %s; choose another, e.g. 51830"
+            raise InventoryError(variable, "%d is used by %s; choose another, e.g. 51830"
                                  % (table, owner), host)
     return table
 

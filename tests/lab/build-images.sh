@@ -7,6 +7,7 @@
 #   node:bookworm-dhclient, node:trixie-resolved: FROM node:SUITE, plus ISC dhclient / systemd-resolved
 #   node-ssh: FROM node:bookworm, plus openssh-server (disabled; scenarios that need SSH enable it)
 #   node-k8s: FROM node:bookworm, plus the CNI plugins and conntrack (simulated Kubernetes node, lab-pod)
+#   node-docker: FROM node:SUITE, plus docker.io (Docker-in-Docker hosts of the docker_gateway scenario)
 #
 # Every image is tagged with a hash of its inputs, so a rerun with unchanged inputs only checks
 # that the tags exist (seconds). A moving tag (node:bookworm, node:trixie, internet:latest, node-ssh:bookworm, node-k8s:bookworm) points
@@ -84,6 +85,12 @@ if [ -s "$cache_dir/node-trixie.tag" ] && have_image "$(cat "$cache_dir/node-tri
 fi
 # A simulated Kubernetes node (k8s_node_egress scenario): the real CNI plugins + conntrack; bookworm only.
 build_derived node-k8s bookworm "$(cat "$cache_dir/node-bookworm.tag")" "$here/node-k8s" >/dev/null
+# Docker hosts (docker_gateway scenario, Docker-in-Docker): bookworm (docker.io 20.10) and trixie (a newer docker.io).
+for suite in bookworm trixie; do
+    if [ -s "$cache_dir/node-$suite.tag" ] && have_image "$(cat "$cache_dir/node-$suite.tag")"; then
+        build_derived node-docker "$suite" "$(cat "$cache_dir/node-$suite.tag")" "$here/node-docker" >/dev/null
+    fi
+done
 # A node reached over SSH (remote controller scenarios): bookworm only.
 build_derived node-ssh bookworm "$(cat "$cache_dir/node-bookworm.tag")" "$here/node-ssh" >/dev/null
 "$docker_bin" images --format '{{.Repository}}:{{.Tag}}' | grep '^tunnelgate-lab/' | grep -v -- '-[0-9a-f]\{12\}$' | sort >&2

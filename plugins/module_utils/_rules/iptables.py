@@ -47,7 +47,8 @@ _ICMPV6_NAMES = {
 # Matches whose option names we parse; the module name itself carries no meaning of its own.
 _KNOWN_MATCHES = ("tcp", "udp", "icmp6", "conntrack", "mark", "connmark", "hl", "comment", "addrtype")
 _SIMPLE_TARGETS = {"RETURN": "return", "ACCEPT": "accept", "DROP": "drop", "MASQUERADE": "masquerade",
-                   "TCPMSS": None, "REJECT": "reject", "MARK": None, "CONNMARK": None, "SNAT": None}
+                   "TCPMSS": None, "REJECT": "reject", "MARK": None, "CONNMARK": None, "SNAT": None,
+                   "DNAT": None}
 
 
 # --------------------------------------------------------------------------- parsing
@@ -181,6 +182,8 @@ def parse_rule(tokens, family):
                 rule["verdict"] = "%s set %s" % ("mark" if target == "MARK" else "ctmark", format_mark(value, mask))
             elif tok == "--to-source" and target == "SNAT":
                 rule["verdict"] = "snat " + str(ipaddress.ip_address(arg))
+            elif tok == "--to-destination" and target == "DNAT":
+                rule["verdict"] = "dnat " + str(ipaddress.ip_address(arg.strip("[]")))
             elif tok == "--clamp-mss-to-pmtu" and target == "TCPMSS":
                 rule["verdict"] = "clampmss"
                 step = 1
@@ -269,6 +272,8 @@ def render_verdict(verdict, family):
         return ["-j", "MARK" if kind == "mark" else "CONNMARK", "--set-xmark", format_mark(value, mask)]
     if kind == "snat":
         return ["-j", "SNAT", "--to-source", rest]
+    if kind == "dnat":
+        return ["-j", "DNAT", "--to-destination", rest]
     if kind == "reject":
         return ["-j", "REJECT", "--reject-with", rest]
     return ["-g" if kind == "goto" else "-j", rest]

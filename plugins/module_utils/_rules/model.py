@@ -19,7 +19,7 @@ Match keys (all optional):
 destination is an address of this host; iptables ``addrtype``, nftables ``fib daddr type``).
 
 Verdicts: ``accept``, ``return``, ``drop``, ``reject``, ``jump NAME``, ``goto NAME``, ``masquerade``,
-``snat ADDRESS``, ``mark set VALUE/MASK``, ``ctmark set VALUE/MASK`` (only the MASK bits change:
+``snat ADDRESS``, ``dnat ADDRESS``, ``mark set VALUE/MASK``, ``ctmark set VALUE/MASK`` (only the MASK bits change:
 ``new = (old & ~MASK) | VALUE``), ``clampmss`` (TCP MSS clamped to the route's MTU).
 A live rule the parsers do not understand carries ``unknown`` (its text) and never equals ours.
 
@@ -47,6 +47,7 @@ HOOKS = {
     "forward": ("filter", "FORWARD", "filter", "forward", PRIORITY["filter"]),
     "output": ("filter", "OUTPUT", "filter", "output", PRIORITY["filter"]),
     "postrouting-nat": ("nat", "POSTROUTING", "nat", "postrouting", PRIORITY["srcnat"]),
+    "prerouting-nat": ("nat", "PREROUTING", "nat", "prerouting", PRIORITY["dstnat"]),
     "prerouting-mangle": ("mangle", "PREROUTING", "filter", "prerouting", PRIORITY["mangle"]),
     "input-mangle": ("mangle", "INPUT", "filter", "input", PRIORITY["mangle"]),
     "forward-mangle": ("mangle", "FORWARD", "filter", "forward", PRIORITY["mangle"]),

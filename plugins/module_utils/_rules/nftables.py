@@ -222,13 +222,14 @@ def parse_rule(exprs):
                 spec = stmt["reject"] or {}
                 plain = spec.get("type") == "icmpx" and spec.get("expr") == "admin-prohibited"
                 _set(rule, "verdict", "reject" if plain else "reject " + json.dumps(spec, sort_keys=True))
-            elif "snat" in stmt:
-                spec = stmt["snat"]
+            elif "snat" in stmt or "dnat" in stmt:
+                kind = "snat" if "snat" in stmt else "dnat"
+                spec = stmt[kind]
                 if set(spec) - {"family", "addr"}:
-                    raise ValueError("snat options")
+                    raise ValueError("nat options")
                 address = ipaddress.ip_address(spec["addr"])
                 _set(rule, "family", address.version)
-                _set(rule, "verdict", "snat %s" % address)
+                _set(rule, "verdict", "%s %s" % (kind, address))
             elif "mangle" in stmt:
                 _mangle(rule, stmt["mangle"])
             else:
@@ -259,8 +260,8 @@ def render_verdict(verdict):
         value, mask = parse_mark(rest.split(" ", 1)[1])
         word = "meta mark" if kind == "mark" else "ct mark"
         return "%s set %s and 0x%08x or 0x%08x" % (word, word, ~mask & FULL_MASK, value)
-    if kind == "snat":
-        return "snat %s to %s" % ("ip" if ipaddress.ip_address(rest).version == 4 else "ip6", rest)
+    if kind in ("snat", "dnat"):
+        return "%s %s to %s" % (kind, "ip" if ipaddress.ip_address(rest).version == 4 else "ip6", rest)
     return verdict
 
 

@@ -495,3 +495,69 @@ def test_bad_input_fails_before_any_command(dirs):
 
 def test_nft_fixture_is_the_tools_json():
     assert json.loads(fixture("nft-trixie-server.json"))["nftables"][0]["metainfo"]["version"] == "1.1.3"
+
+
+# --- DNS redirect (destination NAT of plain DNS from a gateway's sources) ------------------------
+
+DNS_REDIRECT = dict(name="docker_gw", dns_redirect=[{"sources": ["172.31.50.0/24", "fd42:50::/64"],
+                                                     "to": ["10.66.6.1", "fd66:6::1"]}])
+
+
+def test_dns_redirect_rules_per_family_and_protocol():
+    rules = fw.FirewallSpec(DNS_REDIRECT).rules()
+    assert rules == {"nat_prerouting": [
+        {"family": 4, "saddr": "172.31.50.0/24", "proto": "udp", "dport": 53, "verdict": "dnat 10.66.6.1"},
+        {"family": 4, "saddr": "172.31.50.0/24", "proto": "tcp", "dport": 53, "verdict": "dnat 10.66.6.1"},
+        {"family": 6, "saddr": "fd42:50::/64", "proto": "udp", "dport": 53, "verdict": "dnat fd66:6::1"},
+        {"family": 6, "saddr": "fd42:50::/64", "proto": "tcp", "dport": 53, "verdict": "dnat fd66:6::1"},
+    ]}
+
+
+def test_dns_redirect_without_a_resolver_of_the_family_leaves_it_alone():
+    rules = fw.FirewallSpec(dict(DNS_REDIRECT, dns_redirect=[{"sources": ["fd42:50::/64"], "to": ["10.66.6.1"]}])).rules()
+    assert rules == {}
+
+
+def test_dns_redirect_hooks():
+    ipt_chains = fw.FirewallRules(fw.FirewallSpec(DNS_REDIRECT)).chains("iptables")
+    assert [(c.name, c.table, c.hook) for c in ipt_chains] == [("TG-DOCKER_GW-DNAT", "nat", "PREROUTING")]
+    nft_chains = fw.FirewallRules(fw.FirewallSpec(DNS_REDIRECT)).chains("nftables")
+    assert [(c.name, c.kind, c.hook, c.priority) for c in nft_chains] == [("nat_prerouting", "nat", "prerouting", -100)]
+
+
+@pytest.mark.parametrize("item,option", [
+    ({"sources": [], "to": ["10.66.6.1"]}, "dns_redirect[0].sources"),
+    ({"sources": ["172.31.50.0/24"], "to": []}, "dns_redirect[0].to"),
+    ({"sources": ["172.31.50.0/24"], "to": ["10.66.6.1", "10.66.6.2"]}, "dns_redirect[0].to"),
+    ({"sources": ["172.31.50.0/24"], "to": ["resolver.example"]}, "dns_redirect[0].to"),
+    ({"sources": ["172.31.50.0/24"], "to": ["10.66.6.1"], "port": 53}, "dns_redirect[0]"),
+])
+def test_dns_redirect_bad_input_names_the_option(item, option):
+    with pytest.raises(TunnelgateError) as err:
+        fw.FirewallSpec(dict(name="docker_gw", dns_redirect=[item]))
+    assert err.value.option == option
+
+
+@pytest.mark.parametrize("line,family,expected", [
+    ("-s 172.31.50.0/24 -p udp -m udp --dport 53 -j DNAT --to-destination 10.66.6.1", 4,
+     {"saddr": "172.31.50.0/24", "proto": "udp", "dport": 53, "verdict": "dnat 10.66.6.1"}),
+    ("-s fd42:50::/64 -p tcp -m tcp --dport 53 -j DNAT --to-destination fd66:6::1", 6,
+     {"saddr": "fd42:50::/64", "proto": "tcp", "dport": 53, "verdict": "dnat fd66:6::1"}),
+])
+def test_iptables_dnat_round_trip(line, family, expected):
+    assert ipt.parse_rule(line.split(), family) == expected
+    assert ipt.render_rule(expected, family) == line.split()
+
+
+@pytest.mark.parametrize("line", [
+    "-j DNAT --to-destination 10.66.6.1:5353",
+    "-j DNAT --to-destination 10.66.6.1 --random",
+])
+def test_iptables_dnat_with_options_never_equals_ours(line):
+    assert "unknown" in ipt.parse_rule(line.split(), 4)
+
+
+def test_nft_dnat_round_trip():
+    assert nft.parse_rule([{"dnat": {"family": "ip6", "addr": "fd66:6::1"}}]) == {"family": 6, "verdict": "dnat fd66:6::1"}
+    assert "unknown" in nft.parse_rule([{"dnat": {"family": "ip", "addr": "10.66.6.1", "port": 5353}}])
+    assert nft.render_verdict("dnat 10.66.6.1") == "dnat ip to 10.66.6.1"
