@@ -253,9 +253,12 @@ def gateway_plan(inputs, host=None):
 
     table = check_table(inputs.get("table"), host, variable="docker_gateway_table")
     priority = _int_range(inputs.get("priority"), "docker_gateway_priority", host, 1, 32000)
-    other = inputs.get("host_vpn") or {}
-    if other.get("table") is not None and int(other["table"]) == table:
-        raise InventoryError("docker_gateway_table", "%d is the table of the host_vpn role on this host" % table, host)
+    if inputs.get("host_vpn"):
+        # Both roles would publish their own key as the host's tunnelgate_public_key, but the server keeps ONE
+        # peer (one key, one tunnel address) per host: one of the two tunnels would never get a handshake.
+        raise InventoryError("docker_gateway_state", "the host is also in vpn_hosts: the server keeps one peer per "
+                             "host, so the host_vpn and docker_gateway roles cannot each have their own tunnel on it "
+                             "in this version; take the host out of one of the two groups", host)
 
     subnets = [s for n in networks for s in n["subnets"]]
     keep = []

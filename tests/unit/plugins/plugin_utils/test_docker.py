@@ -106,7 +106,7 @@ BAD = [
                      inspected=DEFAULT_NETS + [inspected("mv", ["172.31.70.0/24"], driver="macvlan")]),
      "docker_gateway_networks[mv]"),
     ("table", dict(table=254), "docker_gateway_table"),
-    ("host_vpn table", dict(host_vpn={"table": 51840}), "docker_gateway_table"),
+    ("also in vpn_hosts", dict(host_vpn={"table": 51820}), "docker_gateway_state"),
     ("priority", dict(priority=40000), "docker_gateway_priority"),
     ("iptables false", dict(engine=dict(ENGINE, iptables=False)), "docker_gateway_state"),
     ("nftables backend", dict(engine=dict(ENGINE, firewall_backend="nftables")), "docker_gateway_state"),
