@@ -100,11 +100,28 @@ count_alive() {
     echo "$alive"
 }
 
+# Docker networks and their subnets (for a log).
+docker_networks() {
+    docker network ls -q | xargs -r docker network inspect -f '{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}'
+}
+
 # One scenario, its output in a log file; prints one line with the verdict.
+# Docker once refused a scenario's network at creation ("Pool overlaps with other one on this address
+# space", no other network on that subnet, not reproduced since): then the networks are logged and the
+# scenario runs once more. A failure of the scenario's own steps is never retried.
 run_scenario() {
-    local scenario=$1 log="$TG_CACHE/molecule-logs/$1.log" start=$SECONDS
+    local scenario=$1 log="$TG_CACHE/molecule-logs/$1.log" start=$SECONDS ok=false
     echo running >"$log.verdict"
     if molecule test -s "$scenario" >"$log" 2>&1; then
+        ok=true
+    elif grep -q "Pool overlaps with other one on this address space" "$log" \
+            && ! sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -q "create: Executed: Successful"; then
+        printf 'molecule %s: Docker refused its network at creation; the networks were:\n%s\nrunning it again\n' \
+            "$scenario" "$(docker_networks)" | tee "$log.first-attempt" >&2
+        cat "$log" >>"$log.first-attempt"
+        molecule test -s "$scenario" >"$log" 2>&1 && ok=true
+    fi
+    if $ok; then
         printf 'molecule %s: passed in %ss\n' "$scenario" $((SECONDS - start))
         echo passed >"$log.verdict"
     else
