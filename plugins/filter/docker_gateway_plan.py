@@ -17,8 +17,9 @@ description:
   - "Network checks: valid names, one pinned IPv4 subnet (and at most one IPv6 subnet) per created network, an
     adopted network exists, no network is internal or uses another driver than bridge, bridge names fit in 15
     characters, and no subnet overlaps another tunneled network, the tunnel network, the profile's C(allow_lan), the
-    host's own networks, another Docker network or C(docker_gateway_exclude); a network's C(profile) is the host's;
-    the host is not in C(vpn_hosts) too (the server keeps one peer per host)."
+    host's own networks, another Docker network or C(docker_gateway_exclude); a network's C(profile) is the host's.
+    A host also in C(vpn_hosts) (C(host_vpn) in the input) uses the host_vpn role's tunnel (one peer per host on the
+    server) and must not have C(docker_gateway_exclude)."
   - Errors name the variable and the host.
 positional: _input, host
 options:

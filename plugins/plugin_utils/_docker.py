@@ -185,10 +185,12 @@ def gateway_plan(inputs, host=None):
     ``inspected`` (``docker network inspect`` of every network of the host), ``profile``
     (the host's profile name), ``tunnel_networks``, ``allow_lan``, ``local_networks`` (the host's own
     networks, from facts, bridges left out), ``exclude``, ``tunnel_interface``, ``table``, ``priority``,
-    ``dns`` (the profile's resolvers), ``host_vpn`` (its table/fwmark when the host is in vpn_hosts too).
+    ``dns`` (the profile's resolvers), ``host_vpn`` (``{"interface"}`` of the host_vpn role when the host is in
+    vpn_hosts too: the networks then ride that tunnel instead of one of their own).
 
     Returns ``{"engine", "networks": [{name, adopt, exists, bridge, subnet, subnet_v6}], "subnets", "bridges",
-    "sources", "exclude", "forward", "dns_redirect", "table", "priority", "ipv6_networks"}``.
+    "sources", "exclude", "forward", "dns_redirect", "table", "priority", "ipv6_networks", "tunnel_interface",
+    "shared"}``.
     """
     engine = check_engine(inputs.get("engine"), host)
     live = live_networks(inputs.get("inspected"))
@@ -202,7 +204,14 @@ def gateway_plan(inputs, host=None):
         if names.count(name) > 1:
             raise InventoryError(VARIABLE, "the network %r is listed twice" % name, host)
     bridges = [n["bridge"] for n in networks]
-    tunnel_if = check_interface_name(inputs.get("tunnel_interface") or "wg-docker", "docker_gateway_interface", host)
+    # A host also in vpn_hosts has ONE tunnel, the host_vpn role's (the server keeps one peer per host): the
+    # tunneled networks ride it, routed by its table like everything else the host forwards.
+    shared = inputs.get("host_vpn") or None
+    if shared:
+        tunnel_if = check_interface_name(shared.get("interface") or "wg0", "host_vpn_interface", host)
+    else:
+        tunnel_if = check_interface_name(inputs.get("tunnel_interface") or "wg-docker", "docker_gateway_interface",
+                                         host)
     for bridge in bridges:
         if bridges.count(bridge) > 1 or bridge == tunnel_if:
             raise InventoryError(VARIABLE, "the bridge name %r is used twice (or is the tunnel interface)" % bridge,
@@ -253,12 +262,12 @@ def gateway_plan(inputs, host=None):
 
     table = check_table(inputs.get("table"), host, variable="docker_gateway_table")
     priority = _int_range(inputs.get("priority"), "docker_gateway_priority", host, 1, 32000)
-    if inputs.get("host_vpn"):
-        # Both roles would publish their own key as the host's tunnelgate_public_key, but the server keeps ONE
-        # peer (one key, one tunnel address) per host: one of the two tunnels would never get a handshake.
-        raise InventoryError("docker_gateway_state", "the host is also in vpn_hosts: the server keeps one peer per "
-                             "host, so the host_vpn and docker_gateway roles cannot each have their own tunnel on it "
-                             "in this version; take the host out of one of the two groups", host)
+    if shared and exclude:
+        # host_vpn's table sends everything but the host's connected networks into the tunnel: a destination
+        # that is reached through a router could not bypass it (it would go through the exit, not directly).
+        raise InventoryError("docker_gateway_exclude", "the host is also in vpn_hosts, so the tunneled networks use "
+                             "the host_vpn role's tunnel and routing, which send everything but the host's own "
+                             "networks through the exit; leave docker_gateway_exclude empty on this host", host)
 
     subnets = [s for n in networks for s in n["subnets"]]
     keep = []
@@ -290,4 +299,6 @@ def gateway_plan(inputs, host=None):
         "table": table,
         "priority": priority,
         "ipv6_networks": any(s.version == 6 for s in subnets),
+        "tunnel_interface": tunnel_if,
+        "shared": bool(shared),
     }

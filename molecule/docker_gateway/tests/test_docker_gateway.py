@@ -13,7 +13,9 @@ plain1. The tests run in file order and each leaves the lab as it found it (tunn
   from plain1, which the role does not cover, IS seen): tunnel interface deleted, wireguard-go killed, exit
   unreachable, `systemctl restart docker`, dockerd killed; the long-running flow resumes after the tunnel restarts;
 - another tool flushes the whole ruleset (`nft flush ruleset`), a rerun restores the gateway;
-- a reboot of both hosts with restart:always containers that start before the tunnel leaks nothing.
+- a reboot of both hosts with restart:always containers that start before the tunnel leaks nothing;
+- a third host, also in vpn_hosts, has one tunnel (host_vpn's) for itself and its network: both are seen as the
+  exit, and with that tunnel deleted neither the host nor its container leaks (control: host1's plain1).
 Check mode on the fresh lab is Molecule's `check` step (before the first converge); idempotence its own step.
 """
 
@@ -43,7 +45,10 @@ EXIT = {"172.30.6.10", "fd42:7467:6::10"}
 HOSTS = {"docker-gw-host1": "legacy_net", "docker-gw-host2": "vpn_apps"}
 TUNNELED = ["app1", "web1"]
 CONTAINER_NETS = [ipaddress.ip_network(n) for n in
-                  ("172.31.61.0/24", "172.31.62.0/24", "172.31.70.0/24", "fd42:61::/64", "fd42:62::/64")]
+                  ("172.31.61.0/24", "172.31.62.0/24", "172.31.63.0/24", "172.31.70.0/24", "fd42:61::/64",
+                   "fd42:62::/64", "fd42:63::/64")]
+BOTH = "docker-gw-both"  # in docker_gateways AND vpn_hosts: one tunnel, host_vpn's
+BOTH_IFACE = "wg0"
 BOUND = 60  # seconds: the longest any wait in this file may take
 
 testinfra_hosts = ["docker-gw-internet"]
@@ -105,10 +110,10 @@ def seen(report, addresses):
     return sum(n for kind in ("packets", "requests", "dns") for src, n in report[kind].items() if src in addresses)
 
 
-def wait_handshake(name, timeout=BOUND):
+def wait_handshake(name, timeout=BOUND, iface=IFACE):
     end = time.time() + timeout
     while time.time() < end:
-        out = node(name).run("wg show %s latest-handshakes" % IFACE)
+        out = node(name).run("wg show %s latest-handshakes" % iface)
         fields = out.stdout.split()
         if out.rc == 0 and fields and int(fields[-1]) > 0 and time.time() - int(fields[-1]) < 180:
             return True
@@ -238,6 +243,63 @@ def test_rules_hook_docker_user_and_never_touch_dockers_chains():
         assert "-j DOCKER-USER" in forward and "DOCKER-ISOLATION-STAGE-1" in forward, forward
         # the host's own traffic is not tunneled (not in vpn_hosts)
         assert "dev eth0" in host.check_output("ip route get 198.51.100.10")
+
+
+# --------------------------------------------------------------------------- a host in both groups
+
+
+def test_host_also_in_vpn_hosts_has_one_tunnel_for_itself_and_its_network(host):
+    """The server keeps one peer per host: the network rides host_vpn's wg0, no gateway tunnel of its own."""
+    both = node(BOTH)
+    assert both.check_output("wg show interfaces").split() == [BOTH_IFACE]
+    assert not both.file("/etc/wireguard/keys/wg-docker.key").exists
+    assert "-j TUNNELGATE-FWD" in both.check_output("iptables -S DOCKER-USER")
+    sentinel = lab.Sentinel(host)
+    addresses = set(lab.global_addresses(both))
+    since = sentinel.now()
+    result = probe(BOTH, "app1", timeout=3)
+    assert result["tcp/v4"] == EXIT_V4 and result["udp/v4"] == EXIT_V4, result
+    assert result["tcp/v6"] == "SRC fd42:7467:6::10", result
+    # the host's own traffic goes through the same tunnel (host_vpn)
+    assert sh(BOTH, "timeout 3 nc 198.51.100.10 80 </dev/null", 10).stdout.strip() == EXIT_V4
+    qname = "dns-both-%d.example" % int(time.time())
+    out = sh(BOTH, "docker exec app1 nslookup %s" % qname, 30)
+    assert "198.51.100.10" in out.stdout, (out.stdout, out.stderr)
+    time.sleep(1)
+    report = sentinel.report(since)
+    assert leaked(report, addresses) == {"packets": 0, "requests": 0, "dns": 0}, report
+    sources = {json.loads(line)["src"] for line in
+               host.check_output("grep -F %s /var/log/lab/dns.jsonl || true" % shlex.quote(qname)).splitlines()}
+    assert sources and sources <= EXIT, sources
+
+
+def test_host_also_in_vpn_hosts_tunnel_deleted_nothing_leaks(host):
+    both = node(BOTH)
+    sentinel = lab.Sentinel(host)
+    addresses = set(lab.global_addresses(both))
+    both.check_output("ip link del %s" % BOTH_IFACE)
+    try:
+        since = sentinel.now()
+        container = probe(BOTH, "app1")
+        own = lab.probe(both)
+        time.sleep(2)
+        report = sentinel.report(since)
+        for result in (container, own):
+            assert all(v.startswith("fail") for v in result.values()), result
+        counts = leaked(report, addresses)
+        LEAKS.setdefault("host also in vpn_hosts, tunnel deleted", []).append(counts)
+        assert counts == {"packets": 0, "requests": 0, "dns": 0}, report
+        # positive control: the same probe from host1's plain network IS seen
+        since = sentinel.now()
+        probe("docker-gw-host1", "plain1")
+        time.sleep(1)
+        control = seen(sentinel.report(since), set(lab.global_addresses(node("docker-gw-host1"))))
+        CONTROLS.setdefault("host also in vpn_hosts, tunnel deleted", []).append(control)
+        assert control > 0
+    finally:
+        both.check_output("systemctl restart wg-quick@%s" % BOTH_IFACE)
+    assert wait_handshake(BOTH, iface=BOTH_IFACE)
+    assert wait_egress(BOTH) == EXIT_V4
 
 
 # --------------------------------------------------------------------------- leaks

@@ -56,6 +56,19 @@ def test_plan_of_a_created_network():
     assert plan["ipv6_networks"] is True and plan["table"] == 51840 and plan["priority"] == 9800
 
 
+def test_a_host_also_in_vpn_hosts_rides_the_host_vpn_tunnel():
+    """One peer per host on the server: the networks use host_vpn's interface (and its routing), not their own."""
+    plan = dg.gateway_plan(inputs(host_vpn={"interface": "wg0"}), "gw1")
+    assert plan["shared"] is True and plan["tunnel_interface"] == "wg0"
+    assert plan["forward"] == [{"in_interface": "vpn_apps", "out_interface": "wg0",
+                                "sources": ["172.31.50.0/24", "fd42:50::/64"], "masquerade": True}]
+    # the kill switch still confines the subnets and the bridge; the host's networks stay local
+    assert plan["sources"] == ["172.31.50.0/24", "fd42:50::/64", "vpn_apps"]
+    assert "172.30.6.0/24" in plan["exclude"]
+    alone = dg.gateway_plan(inputs(), "gw1")
+    assert alone["shared"] is False and alone["tunnel_interface"] == "wg-docker"
+
+
 def test_adopted_network_reads_subnet_and_bridge():
     nets = DEFAULT_NETS + [inspected("legacy_net", ["172.31.60.0/24"], net_id="feedfacecafe0000aaaa")]
     plan = dg.gateway_plan(inputs(networks=[{"name": "legacy_net", "adopt": True}], inspected=nets), "gw1")
@@ -106,7 +119,9 @@ BAD = [
                      inspected=DEFAULT_NETS + [inspected("mv", ["172.31.70.0/24"], driver="macvlan")]),
      "docker_gateway_networks[mv]"),
     ("table", dict(table=254), "docker_gateway_table"),
-    ("also in vpn_hosts", dict(host_vpn={"table": 51820}), "docker_gateway_state"),
+    ("also in vpn_hosts, with exclude", dict(host_vpn={"interface": "wg0"}, exclude=["10.20.0.0/16"]),
+     "docker_gateway_exclude"),
+    ("also in vpn_hosts, bad interface", dict(host_vpn={"interface": "a" * 16}), "host_vpn_interface"),
     ("priority", dict(priority=40000), "docker_gateway_priority"),
     ("iptables false", dict(engine=dict(ENGINE, iptables=False)), "docker_gateway_state"),
     ("nftables backend", dict(engine=dict(ENGINE, firewall_backend="nftables")), "docker_gateway_state"),
