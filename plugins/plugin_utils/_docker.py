@@ -302,3 +302,42 @@ def gateway_plan(inputs, host=None):
         "tunnel_interface": tunnel_if,
         "shared": bool(shared),
     }
+
+
+def exposure(inspected, tunneled):
+    """What ``verify.yml`` reports per tunneled network: its containers, and those that could leave around it.
+
+    ``inspected``: ``docker network inspect`` of every network of the host (each lists its containers);
+    ``tunneled``: the names of the tunneled networks. A container attached to a tunneled network AND to another
+    network that is neither tunneled nor internal has a second way out (Docker gives it that network's gateway,
+    possibly as its default route): it is listed under ``exposed`` with those networks.
+
+    Returns ``[{"name", "containers": [names], "exposed": [{"container", "via": [networks]}]}]`` in the order of
+    ``tunneled``; a tunneled network that does not exist has ``"missing": True``.
+    """
+    members = {}  # container name -> names of its networks
+    networks = {}
+    for net in inspected or []:
+        if not isinstance(net, dict) or not net.get("Name"):
+            continue
+        networks[net["Name"]] = net
+        for info in (net.get("Containers") or {}).values():
+            if isinstance(info, dict) and info.get("Name"):
+                members.setdefault(info["Name"], []).append(net["Name"])
+    rows = []
+    for name in tunneled or []:
+        net = networks.get(name)
+        if net is None:
+            rows.append({"name": name, "containers": [], "exposed": [], "missing": True})
+            continue
+        containers = sorted(info["Name"] for info in (net.get("Containers") or {}).values()
+                            if isinstance(info, dict) and info.get("Name"))
+        exposed = []
+        for container in containers:
+            via = sorted(other for other in members.get(container, [])
+                         if other not in tunneled and not (networks[other].get("Internal")
+                                                           or networks[other].get("Driver") in ("null", "none")))
+            if via:
+                exposed.append({"container": container, "via": via})
+        rows.append({"name": name, "containers": containers, "exposed": exposed, "missing": False})
+    return rows

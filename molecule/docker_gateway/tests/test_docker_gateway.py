@@ -39,6 +39,7 @@ SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(SCENARIO))
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SITE = os.path.join(ROOT, "playbooks", "site.yml")
+VERIFY = os.path.join(ROOT, "playbooks", "verify.yml")
 IFACE = "wg-docker"
 EXIT_V4 = "SRC 172.30.6.10"
 EXIT = {"172.30.6.10", "fd42:7467:6::10"}
@@ -63,8 +64,8 @@ def sh(name, command, timeout=BOUND):
     return node(name).run("timeout %d sh -c %s" % (timeout, shlex.quote(command)))
 
 
-def playbook(*args):
-    proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, SITE] + list(args), capture_output=True, text=True,
+def playbook(*args, path=SITE):
+    proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, path] + list(args), capture_output=True, text=True,
                           cwd=SCENARIO, check=False, timeout=900)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -300,6 +301,43 @@ def test_host_also_in_vpn_hosts_tunnel_deleted_nothing_leaks(host):
         both.check_output("systemctl restart wg-quick@%s" % BOTH_IFACE)
     assert wait_handshake(BOTH, iface=BOTH_IFACE)
     assert wait_egress(BOTH) == EXIT_V4
+
+
+# --------------------------------------------------------------------------- verify.yml
+
+
+def verify_rows(output):
+    """The rows of verify.yml's Docker network table: {(host, network): the whole line}."""
+    rows = {}
+    for line in output.splitlines():
+        line = line.strip().strip('",')
+        fields = line.split()
+        if len(fields) > 2 and fields[0].startswith("docker-gw-") and fields[1] in ("legacy_net", "vpn_apps", "both_net"):
+            rows[(fields[0], fields[1])] = line
+    return rows
+
+
+def test_verify_playbook_passes_and_flags_a_container_with_a_second_way_out():
+    rc, out = playbook("-e", "verify_egress_url=tcp://198.51.100.10:80", path=VERIFY)
+    assert rc == 0, out
+    rows = verify_rows(out)
+    assert set(rows) == {("docker-gw-host1", "legacy_net"), ("docker-gw-host2", "vpn_apps"),
+                         ("docker-gw-both", "both_net")}, out
+    for row in rows.values():
+        assert row.endswith("PASS") and " 172.30.6.10 " in row, row
+    # a container on the tunneled network AND the plain one could leave by the plain one: verify says so
+    name = "docker-gw-host1"
+    node(name).check_output("docker create --name dual --network legacy_net lab/app:latest sleep 100000000"
+                            " && docker network connect plain_net dual && docker start dual")
+    try:
+        rc, out = playbook("-e", "verify_egress_url=tcp://198.51.100.10:80", path=VERIFY)
+        assert rc != 0, out
+        rows = verify_rows(out)
+        assert "FAIL: containers" in rows[(name, "legacy_net")] and " dual " in rows[(name, "legacy_net")], out
+        assert rows[("docker-gw-host2", "vpn_apps")].endswith("PASS"), out
+        assert "legacy_net: containers (dual also on a plain network)" in out, out
+    finally:
+        node(name).check_output("docker rm -f dual")
 
 
 # --------------------------------------------------------------------------- leaks

@@ -13,7 +13,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 FILTERS = ["validate_profiles", "profile_for_host", "allocate_addresses", "server_plan", "client_plan",
-           "cidr_overlaps", "host_networks", "valid_wireguard_key"]
+           "cidr_overlaps", "host_networks", "valid_wireguard_key", "docker_gateway_plan", "docker_gateway_exposure"]
 
 
 def load(name):

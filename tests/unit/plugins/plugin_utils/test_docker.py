@@ -155,3 +155,25 @@ def test_live_networks_default_bridge_names():
     assert live["bridge"]["bridge"] == "docker0"
     assert live["x"]["bridge"] == "br-abcdefabcdef"
     assert live["host"]["subnets"] == []
+
+
+def with_containers(net, *names):
+    net = dict(net)
+    net["Containers"] = {"id-%s" % n: {"Name": n, "IPv4Address": "x"} for n in names}
+    return net
+
+
+def test_exposure_lists_containers_with_a_second_way_out():
+    nets = [
+        with_containers(inspected("vpn_apps", ["172.31.50.0/24"]), "app1", "app2", "both"),
+        with_containers(inspected("plain", ["172.31.70.0/24"]), "plain1", "both"),
+        with_containers(inspected("backend", ["172.31.80.0/24"], internal=True), "app2"),
+        with_containers(inspected("vpn_two", ["172.31.51.0/24"]), "app1"),
+    ]
+    rows = dg.exposure(nets, ["vpn_apps", "vpn_two", "gone"])
+    assert rows[0] == {"name": "vpn_apps", "containers": ["app1", "app2", "both"],
+                       # app2's second network is internal (no gateway), app1's other one is tunneled too
+                       "exposed": [{"container": "both", "via": ["plain"]}], "missing": False}
+    assert rows[1] == {"name": "vpn_two", "containers": ["app1"], "exposed": [], "missing": False}
+    assert rows[2] == {"name": "gone", "containers": [], "exposed": [], "missing": True}
+    assert dg.exposure(None, []) == []
