@@ -74,6 +74,9 @@ tg_collection_path() {
     mkdir -p "$TG_CACHE/collections/ansible_collections/tunnelgate"
     ln -sfn "$TG_ROOT" "$TG_CACHE/collections/ansible_collections/tunnelgate/wireguard"
     export ANSIBLE_COLLECTIONS_PATH="$TG_CACHE/collections"
+    # One `docker exec` (or SSH command) per task instead of four (temp dir, copy, run, clean up): the lab's
+    # runs are bound by the controller's CPU. Set ANSIBLE_PIPELINING=False to compare.
+    export ANSIBLE_PIPELINING="${ANSIBLE_PIPELINING:-True}"
 }
 
 tg_images() {
