@@ -317,7 +317,9 @@ def verify_rows(output):
     return rows
 
 
-def test_verify_playbook_passes_and_flags_a_container_with_a_second_way_out():
+def test_verify_playbook_passes_and_flags_a_container_with_a_second_way_out(host):  # pylint: disable=unused-argument
+    """On the converged lab (``host`` keeps this test in file order: before the restarts below, after which Docker's
+    own jumps sit above the docker_gw rule set's until the next site.yml run, which verify.yml reports as drift)."""
     rc, out = playbook("-e", "verify_egress_url=tcp://198.51.100.10:80", path=VERIFY)
     assert rc == 0, out
     rows = verify_rows(out)
