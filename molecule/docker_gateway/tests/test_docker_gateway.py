@@ -310,7 +310,7 @@ def verify_rows(output):
     """The rows of verify.yml's Docker network table: {(host, network): the whole line}."""
     rows = {}
     for line in output.splitlines():
-        line = line.strip().strip('",')
+        line = line.strip().strip('",').strip()  # a JSON string of the debug output, padded to the column widths
         fields = line.split()
         if len(fields) > 2 and fields[0].startswith("docker-gw-") and fields[1] in ("legacy_net", "vpn_apps", "both_net"):
             rows[(fields[0], fields[1])] = line
