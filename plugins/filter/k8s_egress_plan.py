@@ -16,8 +16,13 @@ description:
     CIDRs do not overlap the tunnel network, and pod, cluster and service CIDRs not the profile's C(allow_lan);
     service and cluster CIDRs are disjoint; the routing table is none of Calico's (1-250), Cilium's (2004, 2005) or
     the kernel's; the selection mark's mask shares no bit with kube-proxy (0x4000, 0x8000), Cilium (0x0F00) or
-    Calico (0xffff0000); the listen port is not Calico's WireGuard port; nothing collides with the host_vpn role
-    on the same node."
+    Calico (0xffff0000); the listen port is not Calico's WireGuard port."
+  - "A node also in C(vpn_hosts) (C(host_vpn) in the input) has one tunnel, the host_vpn role's (the server keeps one
+    peer per host): the pods ride it. Then C(exclude) must be empty (host_vpn's routing sends all but the connected
+    networks through the exit), C(key_regenerate) must not be V(always) (the key is host_vpn's), host_vpn's fwmark
+    (also its routing table) and inbound mark mask must avoid the bits of kube-proxy, Cilium and Calico and the
+    tables of Calico and the kernel, and with the profile's kill switch on C(allow_lan) must cover the cluster CIDRs
+    and C(node_networks)."
   - Errors name the variable and the host.
 positional: _input, host
 options:
@@ -25,7 +30,9 @@ options:
     description: >-
       A dictionary with C(pod_cidrs), C(cluster_cidrs), C(service_cidrs), C(exclude), C(local_networks),
       C(tunnel_networks), C(allow_lan), C(pod_interfaces), C(tunnel_interface), C(table), C(mark), C(mark_mask), C(priority),
-      C(listen_port) and C(host_vpn).
+      C(listen_port) and C(host_vpn) (V(none), or C(interface), C(fwmark) and C(inbound_mark_mask) of the host_vpn
+      role when the node is in vpn_hosts with host_vpn present); for that case also C(profile), C(killswitch),
+      C(node_networks) and C(key_regenerate).
     type: dict
     required: true
   host:
@@ -49,7 +56,8 @@ RETURN = r"""
 _value:
   description: >-
     C(pod_cidrs), C(exclude) (every destination that stays local), C(sources) (pod CIDRs and interfaces),
-    C(interfaces), C(nat_sources), C(forward), C(table), C(mark), C(mask), C(priority), C(ipv6_pods).
+    C(interfaces), C(nat_sources), C(forward), C(table), C(mark), C(mask), C(priority), C(ipv6_pods),
+    C(tunnel_interface) (the tunnel the pods leave by) and C(shared) (true when that is host_vpn's).
   type: dict
 """
 

@@ -181,11 +181,13 @@ def egress_plan(inputs, host=None):
     ``inputs`` (a dict): ``pod_cidrs`` (the node's, given or discovered), ``cluster_cidrs``,
     ``service_cidrs``, ``exclude``, ``local_networks`` (the node's own networks, kept local),
     ``tunnel_networks`` and ``allow_lan`` (of the profile), ``pod_interfaces``, ``tunnel_interface``, ``table``, ``mark``,
-    ``mark_mask``, ``priority``, ``listen_port`` (or None), ``host_vpn`` (the host_vpn table/fwmark and inbound
-    mark when the node is in vpn_hosts too, else None).
+    ``mark_mask``, ``priority``, ``listen_port`` (or None), ``host_vpn`` (``{"interface", "fwmark",
+    "inbound_mark_mask"}`` of the host_vpn role when the node is in vpn_hosts with host_vpn present, else None: the
+    pods then ride that tunnel, see :func:`check_shared`), and for that case ``profile`` (its name), ``killswitch``
+    (the profile's), ``node_networks`` (the network of the node's default route) and ``key_regenerate``.
 
     Returns ``{"pod_cidrs", "exclude", "sources", "interfaces", "nat_sources", "forward", "table", "mark", "mask",
-    "priority", "ipv6_pods"}``. Raises InventoryError naming the variable and the host.
+    "priority", "ipv6_pods", "tunnel_interface", "shared"}``. Raises InventoryError naming the variable and the host.
     """
     pods = _cidrs(inputs.get("pod_cidrs"), "k8s_node_egress_pod_cidr", host)
     if not pods:
@@ -206,12 +208,15 @@ def egress_plan(inputs, host=None):
                                  % (pod, ", ".join(str(c) for c in cluster)), host)
     checked = (("k8s_node_egress_pod_cidr", pods), ("k8s_node_egress_cluster_cidrs", cluster),
                ("k8s_node_egress_service_cidrs", services), ("k8s_node_egress_exclude", exclude))
+    # A node also in vpn_hosts has ONE tunnel, the host_vpn role's (the server keeps one peer per host).
+    shared = inputs.get("host_vpn") or None
     for variable, nets in checked:
         for net in nets:
             for other in tunnel:
                 if _overlap(net, other):
                     raise InventoryError(variable, "%s overlaps the tunnel network %s" % (net, other), host)
-            if variable != "k8s_node_egress_exclude":
+            # with host_vpn, allow_lan is what its host kill switch lets the node reach: the cluster must be in it
+            if variable != "k8s_node_egress_exclude" and not shared:
                 for other in lan:
                     if _overlap(net, other):
                         raise InventoryError(variable, "%s overlaps the profile's allow_lan %s" % (net, other), host)
@@ -229,9 +234,11 @@ def egress_plan(inputs, host=None):
     if not interfaces:
         raise InventoryError("k8s_node_egress_pod_interfaces", "name the interfaces pod traffic arrives on (a bridge "
                              "like cni0, veth prefixes like cali+ or lxc+); they carry the forwarding rules", host)
-    tunnel_if = check_interface_name(inputs.get("tunnel_interface") or "wg-pods", "k8s_node_egress_interface", host)
-    if tunnel_if in interfaces:
-        raise InventoryError("k8s_node_egress_pod_interfaces", "%s is the tunnel interface" % tunnel_if, host)
+    own_if = check_interface_name(inputs.get("tunnel_interface") or "wg-pods", "k8s_node_egress_interface", host)
+    tunnel_if = check_interface_name(shared.get("interface") or "wg0", "host_vpn_interface", host) if shared else own_if
+    for name in (own_if, tunnel_if):
+        if name in interfaces:
+            raise InventoryError("k8s_node_egress_pod_interfaces", "%s is the tunnel interface" % name, host)
     table = check_table(inputs.get("table"), host)
     mark, mask = check_mark(inputs.get("mark"), inputs.get("mark_mask"), host)
     priority = _int_range(inputs.get("priority"), "k8s_node_egress_priority", host, 1, MAX_PRIORITY)
@@ -240,15 +247,8 @@ def egress_plan(inputs, host=None):
         for reserved, owner in RESERVED_PORTS:
             if port == reserved:
                 raise InventoryError("k8s_node_egress_listen_port", "%d is used by %s" % (port, owner), host)
-    other = inputs.get("host_vpn") or {}
-    if other:
-        if other.get("table") is not None and int(other["table"]) == table:
-            raise InventoryError("k8s_node_egress_table", "%d is the table of the host_vpn role on this node" % table,
-                                 host)
-        for what in ("fwmark", "inbound_mark"):
-            if other.get(what) is not None and int(other[what]) & mask:
-                raise InventoryError("k8s_node_egress_mark_mask", "0x%x shares bits with host_vpn's %s 0x%x"
-                                     % (mask, what, int(other[what])), host)
+    if shared:
+        check_shared(shared, inputs, cluster, exclude, mask, host)
 
     keep = []
     for net in cluster + services + exclude + local:
@@ -268,4 +268,72 @@ def egress_plan(inputs, host=None):
         "mask": mask,
         "priority": priority,
         "ipv6_pods": any(p.version == 6 for p in pods),
+        "tunnel_interface": tunnel_if,
+        "shared": bool(shared),
     }
+
+
+def _covered(net, networks):
+    return any(net.version == n.version and net in n for n in networks)
+
+
+def check_shared(shared, inputs, cluster, exclude, mask, host=None):
+    """A node in k8s_nodes AND vpn_hosts (host_vpn present): what cannot work when the pods ride host_vpn's tunnel.
+
+    The server keeps one peer (one key, one tunnel address) per host, so such a node has one tunnel, host_vpn's
+    full tunnel (``lookup main suppress_prefixlength 0``, then ``not fwmark <host_vpn_fwmark> lookup <same>``):
+    everything the node forwards that has no specific route in the main table goes into it. The pods' own
+    selection (pod CIDRs, pod interfaces) and the cluster's exclusions still hold there - other nodes' pod CIDRs
+    and connected networks are routes of the main table, Service IPs are translated before routing - but:
+
+    - a ``k8s_node_egress_exclude`` network reached through a router would go through the exit (refused);
+    - host_vpn's fwmark is on every encrypted packet of the tunnel and is its routing table: bits kube-proxy,
+      kubelet or Cilium test (0x8000 is dropped by KUBE-FIREWALL), or a table Calico or the kernel owns, break it;
+    - host_vpn's inbound connection mark is set on the pods' connections to the node: the same bits apply;
+    - host_vpn's host kill switch lets the node reach only its ``allow_lan``: without the cluster CIDRs and the
+      node's network there, kubelet's probes of its pods and its way to the other nodes are blocked;
+    - the key is host_vpn's: rotating it here (``k8s_node_egress_key_regenerate: always``) is refused.
+    """
+    if exclude:
+        raise InventoryError("k8s_node_egress_exclude", "the node is also in vpn_hosts, so its pods use the host_vpn "
+                             "role's tunnel and routing, which send everything but the node's connected networks and "
+                             "the cluster's routes through the exit: %s could not bypass it; leave "
+                             "k8s_node_egress_exclude empty on this node" % ", ".join(str(n) for n in exclude), host)
+    if inputs.get("key_regenerate") not in (None, "", "never"):
+        raise InventoryError("k8s_node_egress_key_regenerate", "the node is also in vpn_hosts, so its key is the "
+                             "host_vpn role's: rotate it with playbooks/rotate_keys.yml (host_vpn_key_regenerate)", host)
+    fwmark = _mark(shared.get("fwmark", 51820), "host_vpn_fwmark", host)
+    advice = ("choose a value with bits only in 0x00ff that is no table of Calico (1-250) or the kernel (253-255), "
+              "e.g. 251 (0xfb)")
+    for bits, owner in RESERVED_MARK_BITS:
+        if fwmark & bits:
+            raise InventoryError("host_vpn_fwmark", "%d (0x%x) shares bits with %s: every encrypted packet of the "
+                                 "node's tunnel carries it (kube-proxy's KUBE-FIREWALL drops 0x8000/0x8000), and it "
+                                 "is also host_vpn's routing table; %s" % (fwmark, fwmark, owner, advice), host)
+    for first, last, owner in RESERVED_TABLES:
+        if first <= fwmark <= last:
+            raise InventoryError("host_vpn_fwmark", "%d is also host_vpn's routing table, and %s uses it; %s"
+                                 % (fwmark, owner, advice), host)
+    if fwmark & mask:
+        raise InventoryError("k8s_node_egress_mark_mask", "0x%x shares bits with host_vpn_fwmark 0x%x" % (mask, fwmark),
+                             host)
+    inbound = _mark(shared.get("inbound_mark_mask", 0x1000), "host_vpn_inbound_mark_mask", host)
+    for bits, owner in RESERVED_MARK_BITS:
+        if inbound & bits:
+            raise InventoryError("host_vpn_inbound_mark_mask", "0x%x shares bits with %s (host_vpn marks the pods' "
+                                 "connections to the node with it); choose bits in 0x30ff, e.g. 0x1000"
+                                 % (inbound, owner), host)
+    if inbound & mask:
+        raise InventoryError("k8s_node_egress_mark_mask", "0x%x shares bits with host_vpn's inbound_mark_mask 0x%x"
+                             % (mask, inbound), host)
+    if inputs.get("killswitch", True):
+        lan = [parse_cidr(n, "tunnelgate_profiles.allow_lan", host) for n in inputs.get("allow_lan") or []]
+        nodes = [parse_cidr(n, "node network", host) for n in inputs.get("node_networks") or []]
+        missing = [str(n.cidr) for n in cluster + nodes if not _covered(n, lan)]
+        if missing:
+            raise InventoryError(
+                "tunnelgate_profiles.%s.allow_lan" % (inputs.get("profile") or "PROFILE"),
+                "the node is also in vpn_hosts with the profile's kill switch on, which lets the node itself reach "
+                "only allow_lan besides the tunnel: add %s (the cluster CIDRs: kubelet's probes of its pods, the "
+                "node's traffic to other nodes' pods; the node's network: the other nodes, usually the API server)"
+                % ", ".join(missing), host)

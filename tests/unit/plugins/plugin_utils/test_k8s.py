@@ -113,6 +113,15 @@ def test_plan_dual_stack_pods():
     assert plan["ipv6_pods"] is True and plan["nat_sources"] == ["10.244.1.0/24", "fd44:0:0:1::/64"]
 
 
+def shared(fwmark=251, inbound_mark_mask=0x1000, interface="wg0", **changes):
+    """Inputs of a node also in vpn_hosts (host_vpn present), valid unless changed."""
+    base = {"host_vpn": {"interface": interface, "fwmark": fwmark, "inbound_mark_mask": inbound_mark_mask},
+            "exclude": [], "profile": "lab", "killswitch": True, "node_networks": ["172.30.7.0/24"],
+            "allow_lan": ["172.30.7.0/24", "10.244.0.0/16"], "key_regenerate": "never"}
+    base.update(changes)
+    return base
+
+
 @pytest.mark.parametrize("changes, variable, text", [
     ({"pod_cidrs": []}, "k8s_node_egress_pod_cidr", "no pod CIDR"),
     ({"pod_cidrs": ["10.244.1.0/33"]}, "k8s_node_egress_pod_cidr", "not a valid"),
@@ -146,10 +155,23 @@ def test_plan_dual_stack_pods():
     ({"mark": "0xzz"}, "k8s_node_egress_mark", "not a number"),
     ({"priority": 32765}, "k8s_node_egress_priority", "outside 1-32000"),
     ({"listen_port": 51820}, "k8s_node_egress_listen_port", "Calico's WireGuard"),
-    ({"host_vpn": {"table": 51830, "fwmark": 51820, "inbound_mark": 0x1000}}, "k8s_node_egress_table",
-     "host_vpn role"),
-    ({"host_vpn": {"table": 51820, "fwmark": 51820, "inbound_mark": 0x3000}}, "k8s_node_egress_mark_mask",
-     "host_vpn's inbound_mark"),
+    # a node also in vpn_hosts: its pods ride host_vpn's tunnel (see below)
+    (shared(exclude=["192.0.2.10/32"]), "k8s_node_egress_exclude", "could not bypass it"),
+    (shared(key_regenerate="always"), "k8s_node_egress_key_regenerate", "rotate_keys.yml"),
+    (shared(fwmark=51820), "host_vpn_fwmark", "kube-proxy's masquerade mark 0x4000"),
+    (shared(fwmark=0x8001), "host_vpn_fwmark", "drop mark 0x8000"),
+    (shared(fwmark=0x0A00), "host_vpn_fwmark", "Cilium"),
+    (shared(fwmark=0x10000), "host_vpn_fwmark", "Calico's default mark mask"),
+    (shared(fwmark=100), "host_vpn_fwmark", "Calico (route tables 1-250)"),
+    (shared(fwmark=254), "host_vpn_fwmark", "the kernel"),
+    (shared(fwmark="0xzz"), "host_vpn_fwmark", "not a number"),
+    (shared(fwmark=0x20FB), "k8s_node_egress_mark_mask", "host_vpn_fwmark"),
+    (shared(inbound_mark_mask=0x3000), "k8s_node_egress_mark_mask", "host_vpn's inbound_mark_mask"),
+    (shared(inbound_mark_mask=0x4000), "host_vpn_inbound_mark_mask", "kube-proxy"),
+    (shared(allow_lan=["172.30.7.0/24"]), "tunnelgate_profiles.lab.allow_lan", "add 10.244.0.0/16"),
+    (shared(allow_lan=["10.244.0.0/16"]), "tunnelgate_profiles.lab.allow_lan", "add 172.30.7.0/24"),
+    (shared(interface="a" * 16), "host_vpn_interface", "not an interface name"),
+    (shared(pod_interfaces=["wg0"]), "k8s_node_egress_pod_interfaces", "is the tunnel interface"),
 ])
 def test_plan_refuses_with_the_variable_and_the_host(changes, variable, text):
     with pytest.raises(InventoryError) as err:
@@ -159,6 +181,31 @@ def test_plan_refuses_with_the_variable_and_the_host(changes, variable, text):
     assert text in message, message
 
 
-def test_plan_with_host_vpn_on_the_same_node():
-    plan = k.egress_plan(inputs(host_vpn={"table": 51820, "fwmark": 51820, "inbound_mark": 0x1000}), "node1")
-    assert plan["table"] == 51830
+def test_plan_alone_uses_its_own_tunnel():
+    plan = k.egress_plan(inputs(), "node1")
+    assert plan["shared"] is False and plan["tunnel_interface"] == "wg-pods"
+
+
+def test_a_node_also_in_vpn_hosts_rides_the_host_vpn_tunnel():
+    """One peer per host on the server: the pods use host_vpn's interface and routing, not a tunnel of their own."""
+    plan = k.egress_plan(inputs(**shared()), "node1")
+    assert plan["shared"] is True and plan["tunnel_interface"] == "wg0"
+    assert plan["forward"] == [
+        {"in_interface": "cni0", "out_interface": "wg0", "sources": ["10.244.1.0/24"], "masquerade": True},
+        {"in_interface": "cali+", "out_interface": "wg0", "sources": ["10.244.1.0/24"], "masquerade": False}]
+    # the forward kill switch still confines the pod CIDRs and interfaces; the cluster and the node stay local
+    assert plan["sources"] == ["10.244.1.0/24", "cni0", "cali+"]
+    assert plan["exclude"] == ["10.244.0.0/16", "10.96.0.0/12", "172.30.7.0/24", "fd42:7467:7::/64"]
+
+
+def test_a_node_also_in_vpn_hosts_without_kill_switch_needs_no_allow_lan():
+    plan = k.egress_plan(inputs(**shared(killswitch=False, allow_lan=[])), "node1")
+    assert plan["shared"] is True
+
+
+def test_a_node_also_in_vpn_hosts_with_an_ipv6_cluster_needs_it_in_allow_lan():
+    changes = shared(pod_cidrs=["10.244.1.0/24", "fd44:0:0:1::/64"], cluster_cidrs=["10.244.0.0/16", "fd44::/56"])
+    with pytest.raises(InventoryError, match="add fd44::/56"):
+        k.egress_plan(inputs(**changes), "node1")
+    changes["allow_lan"] = changes["allow_lan"] + ["fd44::/56"]
+    assert k.egress_plan(inputs(**changes), "node1")["ipv6_pods"] is True
