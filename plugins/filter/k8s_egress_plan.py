@@ -14,7 +14,7 @@ description:
     and returns what the role passes to the modules.
   - "Checks: CIDRs are valid networks; the pod CIDR lies inside the cluster CIDRs; pod, cluster, service and exclude
     CIDRs do not overlap the tunnel network, and pod, cluster and service CIDRs not the profile's C(allow_lan);
-    service and cluster CIDRs are disjoint; the routing table is none of Calico's (1-250), Cilium's (2004, 2005) or
+    service and cluster CIDRs are disjoint; the routing table is none of Calico's (1-250), Cilium's (200-202, 2004, 2005) or
     the kernel's; the selection mark's mask shares no bit with kube-proxy (0x4000, 0x8000), Cilium (0x0F00) or
     Calico (0xffff0000); the listen port is not Calico's WireGuard port."
   - "A node also in C(vpn_hosts) (C(host_vpn) in the input) has one tunnel, the host_vpn role's (the server keeps one

@@ -33,6 +33,7 @@ RESERVED_MARK_BITS = (
 )
 # Routing tables others own: (first, last, owner).
 RESERVED_TABLES = (
+    (200, 202, "Cilium (tables 200-202: IPsec, WireGuard, VTEP)"),
     (1, 250, "Calico (route tables 1-250)"),
     (2004, 2005, "Cilium (tables 2004 and 2005)"),
     (253, 255, "the kernel (default, main and local tables)"),
@@ -168,11 +169,14 @@ def check_mark(mark, mask, host=None, prefix="k8s_node_egress_mark"):
 
 def check_table(table, host=None, variable="k8s_node_egress_table"):
     table = _int_range(table, variable, host, 1, 0xFFFFFFFE)
-    for first, last, owner in RESERVED_TABLES:
-        if first <= table <= last:
-            raise InventoryError(variable, "%d is used by %s; choose another, e.g. 51830"
-                                 % (table, owner), host)
+    owners = _table_owners(table)
+    if owners:
+        raise InventoryError(variable, "%d is used by %s; choose another, e.g. 51830" % (table, owners), host)
     return table
+
+
+def _table_owners(table):
+    return " and ".join(owner for first, last, owner in RESERVED_TABLES if first <= table <= last)
 
 
 def egress_plan(inputs, host=None):
@@ -310,10 +314,9 @@ def check_shared(shared, inputs, cluster, exclude, mask, host=None):
             raise InventoryError("host_vpn_fwmark", "%d (0x%x) shares bits with %s: every encrypted packet of the "
                                  "node's tunnel carries it (kube-proxy's KUBE-FIREWALL drops 0x8000/0x8000), and it "
                                  "is also host_vpn's routing table; %s" % (fwmark, fwmark, owner, advice), host)
-    for first, last, owner in RESERVED_TABLES:
-        if first <= fwmark <= last:
-            raise InventoryError("host_vpn_fwmark", "%d is also host_vpn's routing table, and %s uses it; %s"
-                                 % (fwmark, owner, advice), host)
+    if _table_owners(fwmark):
+        raise InventoryError("host_vpn_fwmark", "%d is also host_vpn's routing table, and %s uses it; %s"
+                             % (fwmark, _table_owners(fwmark), advice), host)
     if fwmark & mask:
         raise InventoryError("k8s_node_egress_mark_mask", "0x%x shares bits with host_vpn_fwmark 0x%x" % (mask, fwmark),
                              host)

@@ -142,6 +142,7 @@ def shared(fwmark=251, inbound_mark_mask=0x1000, interface="wg0", **changes):
     ({"pod_interfaces": ["wg-pods"]}, "k8s_node_egress_pod_interfaces", "is the tunnel interface"),
     ({"table": 200}, "k8s_node_egress_table", "Calico"),
     ({"table": 2004}, "k8s_node_egress_table", "Cilium"),
+    ({"table": 201}, "k8s_node_egress_table", "Cilium (tables 200-202: IPsec, WireGuard, VTEP)"),
     ({"table": 254}, "k8s_node_egress_table", "the kernel"),
     ({"table": 255}, "k8s_node_egress_table", "the kernel"),
     ({"table": "x"}, "k8s_node_egress_table", "not a whole number"),
