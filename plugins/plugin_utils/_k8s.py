@@ -331,7 +331,10 @@ def check_shared(shared, inputs, cluster, exclude, mask, host=None):
                              % (mask, inbound), host)
     if inputs.get("killswitch", True):
         lan = [parse_cidr(n, "tunnelgate_profiles.allow_lan", host) for n in inputs.get("allow_lan") or []]
+        # the node's network, never the tunnel's (with host_vpn up, the default route is the tunnel's)
+        tunnel = [parse_cidr(n, "tunnelgate_profiles.network", host) for n in inputs.get("tunnel_networks") or []]
         nodes = [parse_cidr(n, "node network", host) for n in inputs.get("node_networks") or []]
+        nodes = [n for n in nodes if not any(_overlap(n, t) for t in tunnel)]
         missing = [str(n.cidr) for n in cluster + nodes if not _covered(n, lan)]
         if missing:
             raise InventoryError(

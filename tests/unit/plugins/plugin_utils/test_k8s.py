@@ -199,6 +199,12 @@ def test_a_node_also_in_vpn_hosts_rides_the_host_vpn_tunnel():
     assert plan["exclude"] == ["10.244.0.0/16", "10.96.0.0/12", "172.30.7.0/24", "fd42:7467:7::/64"]
 
 
+def test_a_node_also_in_vpn_hosts_whose_default_route_is_the_tunnel():
+    """With host_vpn up the facts' default route is the tunnel's: its network is no node network to require."""
+    plan = k.egress_plan(inputs(**shared(node_networks=["10.66.7.0/24"], allow_lan=["10.244.0.0/16"])), "node1")
+    assert plan["shared"] is True
+
+
 def test_a_node_also_in_vpn_hosts_without_kill_switch_needs_no_allow_lan():
     plan = k.egress_plan(inputs(**shared(killswitch=False, allow_lan=[])), "node1")
     assert plan["shared"] is True
