@@ -100,6 +100,18 @@ count_alive() {
     echo "$alive"
 }
 
+# say_verdict WHAT true|false START LOG: one line for the run's output, the verdict next to the log.
+say_verdict() {
+    local what=$1 ok=$2 start=$3 log=$4
+    if $ok; then
+        printf '%s: passed in %ss\n' "$what" $((SECONDS - start))
+        echo passed >"$log.verdict"
+    else
+        printf '%s: FAILED after %ss (log: %s)\n' "$what" $((SECONDS - start)) "$log"
+        echo failed >"$log.verdict"
+    fi
+}
+
 # Docker networks and their subnets (for a log).
 docker_networks() {
     docker network ls -q | xargs -r docker network inspect -f '{{.Name}} {{range .IPAM.Config}}{{.Subnet}} {{end}}'
@@ -121,13 +133,7 @@ run_scenario() {
         cat "$log" >>"$log.first-attempt"
         molecule test -s "$scenario" >"$log" 2>&1 && ok=true
     fi
-    if $ok; then
-        printf 'molecule %s: passed in %ss\n' "$scenario" $((SECONDS - start))
-        echo passed >"$log.verdict"
-    else
-        printf 'molecule %s: FAILED after %ss (log: %s)\n' "$scenario" $((SECONDS - start)) "$log"
-        echo failed >"$log.verdict"
-    fi
+    say_verdict "molecule $scenario" "$ok" "$start" "$log"
 }
 
 # Scenarios are independent (own network, own container names): TG_MOLECULE_JOBS of them run at
@@ -168,14 +174,9 @@ stage_molecule() {
 
 # A stage run in the background, its output in a log file; prints one line with the verdict.
 run_stage_in_background() {
-    local stage=$1 log="$TG_CACHE/stage-logs/$1.log" start=$SECONDS
-    if "stage_$stage" >"$log" 2>&1; then
-        printf '%s: passed in %ss\n' "$stage" $((SECONDS - start))
-        echo passed >"$log.verdict"
-    else
-        printf '%s: FAILED after %ss (log: %s)\n' "$stage" $((SECONDS - start)) "$log"
-        echo failed >"$log.verdict"
-    fi
+    local stage=$1 log="$TG_CACHE/stage-logs/$1.log" start=$SECONDS ok=false
+    "stage_$stage" >"$log" 2>&1 && ok=true
+    say_verdict "$stage" "$ok" "$start" "$log"
 }
 
 # Everything. The quick stages that catch most mistakes (unit, build) first; then the Molecule scenarios,
