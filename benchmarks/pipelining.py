@@ -70,7 +70,7 @@ def main():
             play = os.path.join(tmp, "play.yml")
             with open(play, "w", encoding="utf-8") as handle:
                 handle.write(PLAY % args.tasks)
-            for _ in range(args.runs):
+            for _repetition in range(args.runs):
                 for pipelining in (False, True):  # interleaved: load changes hit both settings alike
                     results.setdefault(pipelining, []).append(run_play(inventory, play, pipelining))
     finally:
