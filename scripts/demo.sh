@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The tunnelgate lab demo, from a fresh Debian 12 machine (as root):
 #
-#   scripts/demo.sh        build the lab (exit server, VPN hosts on Debian 12 and 13, the leak-checking
-#                          "internet"), run the collection over it and print what it proved
-#   scripts/demo.sh down   remove the lab's containers and network
+#   scripts/demo.sh        build the lab (exit server, VPN hosts on Debian 12 and 13, a Docker host with a
+#                          tunneled and a plain Docker network, a simulated Kubernetes node with pods, the
+#                          leak-checking "internet"), run the collection over it and print what it proved;
+#                          exits non-zero when anything leaked or egress was not via the exit
+#   scripts/demo.sh down   remove the lab's containers (with their volumes) and network
 #
-# Everything stays inside the lab's own Docker network (internal: no route off this machine).
+# Everything stays inside the lab's own Docker network (internal: no route off this machine); the Docker host's
+# and the Kubernetes node's own networks live inside those containers.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
