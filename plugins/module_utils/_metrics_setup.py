@@ -151,6 +151,8 @@ class MetricsPlan:
         systemctl = self.runner.bin_path("systemctl", required=True)
         if not self.timer_wanted:
             self.runner.run([systemctl, "disable", "--now", TIMER], check=False)
+            # a run the timer started just before stays loaded (listed, maybe failed) after its file is gone
+            self.runner.run([systemctl, "stop", SERVICE], check=False)
         for path in self.changes:
             text = self.files[path]
             if text is None:
@@ -171,6 +173,8 @@ class MetricsPlan:
                     pass
         if any(path.startswith(self.unit_dir + "/") for path in self.changes):
             self.runner.run([systemctl, "daemon-reload"])
+        if not self.timer_wanted:
+            self.runner.run([systemctl, "reset-failed", SERVICE, TIMER], check=False)
         if self.timer_wanted:
             self.runner.run([systemctl, "enable", "--now", TIMER])
             # a fresh file now, not only at the next tick (also checks that the program runs)

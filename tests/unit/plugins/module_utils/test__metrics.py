@@ -219,6 +219,10 @@ def test_two_roles_share_the_program_and_the_last_one_removes_it(paths):
     result = run(dict(name="server", state="absent"), runner, paths)
     assert result["changed"] and result["timer"] is None
     assert ["disable", "--now", "tunnelgate-metrics.timer"] in runner.calls
+    # a run the timer had just started is stopped and forgotten: no unit of ours stays listed
+    calls = runner.calls
+    assert calls.index(["stop", "tunnelgate-metrics.service"]) < calls.index(["daemon-reload"])
+    assert calls[-1] == ["reset-failed", "tunnelgate-metrics.service", "tunnelgate-metrics.timer"]
     assert not os.path.exists(paths["program"])
     assert not os.path.exists(os.path.dirname(paths["program"])) and not os.path.exists(paths["fragment_dir"])
     assert not os.path.exists(os.path.join(paths["unit_dir"], "tunnelgate-metrics.timer"))
