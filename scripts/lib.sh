@@ -74,9 +74,10 @@ tg_collection_path() {
     mkdir -p "$TG_CACHE/collections/ansible_collections/tunnelgate"
     ln -sfn "$TG_ROOT" "$TG_CACHE/collections/ansible_collections/tunnelgate/wireguard"
     export ANSIBLE_COLLECTIONS_PATH="$TG_CACHE/collections"
-    # One `docker exec` (or SSH command) per task instead of four (temp dir, copy, run, clean up): the lab's
-    # runs are bound by the controller's CPU. Set ANSIBLE_PIPELINING=False to compare.
-    export ANSIBLE_PIPELINING="${ANSIBLE_PIPELINING:-True}"
+    # ANSIBLE_PIPELINING=True makes the lab's runs much cheaper (benchmarks/pipelining.py), but the provider
+    # scenario's moved-endpoint test failed twice with it (the old pinned address kept) and passed without it
+    # in the last green CI: off by default until that is understood.
+    export ANSIBLE_PIPELINING="${ANSIBLE_PIPELINING:-False}"
 }
 
 tg_images() {
